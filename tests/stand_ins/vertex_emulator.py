@@ -416,6 +416,7 @@ def create_app(gcs_endpoint: str, settings: Settings | None = None) -> ASGIApp:
                       f"Method {request.method} not allowed for {request.url.path}.", "UNIMPLEMENTED")
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: bad_method})
+    app.router.redirect_slashes = False  # Google answers 404, not a redirect
     app.state.emu = emu
     return GoogleGate(app, emu)
 

@@ -205,9 +205,10 @@ def test_importer_rules_unit():
     ok = [("gs://b/o", b'{"request": {"contents": [{"parts": [{"text": "a"}]}]}, "n": 1}\n\n{"request": {"a": 1}, "n": 2.5}\n')]
     assert len(vertex_rows.parse_and_validate(ok)) == 2
     deep: Any = {"x": 1}
-    for _ in range(15):
+    for _ in range(14):  # the innermost object sits at level 15 under "d": allowed
         deep = {"d": deep}
-    row = {"request": {"contents": []}, "d": deep}
+    assert vertex_rows.parse_and_validate([("u", json.dumps({"request": {"a": 1}, "d": deep}).encode())])
+    row = {"request": {"contents": []}, "d": {"one_more": deep}}
     with pytest.raises(vertex_rows.ImportError_, match="nested"):
         vertex_rows.parse_and_validate([("u", json.dumps(row).encode())])
     for bad in ['{"request": {"a b": 1}}', '{"request": {"x-y": 1}}', '{"request": ', '[1]']:
@@ -253,7 +254,8 @@ def test_list_paging_and_filter(stack, api, gcs):
             break
     assert seen == names[::-1]  # newest first, 3 pages, no token on the last
     running = api.get(J, params={"filter": "state=JOB_STATE_SUCCEEDED AND labels.run=" + tag}).json()
-    assert all(j["state"] == "JOB_STATE_SUCCEEDED" for j in running["batchPredictionJobs"])
+    assert all(j["state"] == "JOB_STATE_SUCCEEDED" for j in running.get("batchPredictionJobs", []))
+    assert api.get(J, params={"filter": "labels.run=nothing-matches"}).json() == {}  # empty list omitted
 
 
 def test_cancel_held_job_keeps_processed_rows(stack, api, gcs):

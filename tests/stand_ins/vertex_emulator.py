@@ -23,19 +23,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.stand_ins import vertex_rows
+from tests.stand_ins.vertex_requests import camel, filter_fn, validate_create
 from tests.stand_ins.vertex_jobs import ACTIVE, TERMINAL, Gcs, Job, Settings, force_state, run_job
 
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
           409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
           502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-JOB_FIELDS = {"name", "displayName", "model", "modelVersionId", "unmanagedContainerModel", "inputConfig",
-              "instanceConfig", "modelParameters", "outputConfig", "dedicatedResources", "serviceAccount",
-              "manualBatchTuningParameters", "generateExplanation", "explanationSpec", "outputInfo", "state",
-              "error", "partialFailures", "resourcesConsumed", "completionStats", "createTime", "startTime",
-              "endTime", "updateTime", "labels", "encryptionSpec", "modelMonitoringConfig",
-              "disableContainerLogging", "satisfiesPzs", "satisfiesPzi"}
-LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 PREFIX = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
 
 
@@ -43,19 +36,6 @@ def gerror(code: int, message: str, status: str | None = None) -> JSONResponse:
     """Google API error body."""
     return JSONResponse({"error": {"code": code, "message": message, "status": status or STATUS.get(code, "UNKNOWN")}},
                         status_code=code)
-
-
-def camel(obj: Any, skip: bool = False) -> Any:
-    """proto3 JSON accepts snake_case field names too: normalise them (not inside labels)."""
-    if isinstance(obj, list):
-        return [camel(x) for x in obj]
-    if not isinstance(obj, dict) or skip:
-        return obj
-    out = {}
-    for key, value in obj.items():
-        new = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
-        out[new] = camel(value, skip=new == "labels")
-    return out
 
 
 class Emulator:
@@ -109,34 +89,6 @@ def _job_or_404(emu: Emulator, request: Request, job_id: str) -> Job | JSONRespo
     return job
 
 
-def _validate_create(body: dict, project: str, location: str) -> str | None:
-    """Return an INVALID_ARGUMENT message, or None."""
-    unknown = sorted(set(body) - JOB_FIELDS)
-    if unknown:
-        return f'Invalid JSON payload received. Unknown name "{unknown[0]}" at \'batch_prediction_job\': Cannot find field.'
-    if not body.get("displayName"):
-        return "List of found errors:\t1.Field: batch_prediction_job.display_name; Message: Required field is not set."
-    if not body.get("model"):
-        return "List of found errors:\t1.Field: batch_prediction_job.model; Message: Required field is not set."
-    inp = body.get("inputConfig") or {}
-    if inp.get("instancesFormat") != "jsonl" or "gcsSource" not in inp:
-        return "inputConfig must have instancesFormat \"jsonl\" and gcsSource (emulator supports GCS JSONL only)."
-    uris = (inp.get("gcsSource") or {}).get("uris") or []
-    if not uris or not all(isinstance(u, str) and u.startswith("gs://") and "/" in u[5:] for u in uris):
-        return "inputConfig.gcsSource.uris must be a non-empty list of gs://bucket/object URIs."
-    out = body.get("outputConfig") or {}
-    prefix = (out.get("gcsDestination") or {}).get("outputUriPrefix")
-    if out.get("predictionsFormat") != "jsonl" or not isinstance(prefix, str) or not prefix.startswith("gs://"):
-        return "outputConfig must have predictionsFormat \"jsonl\" and gcsDestination.outputUriPrefix gs://..."
-    labels = body.get("labels") or {}
-    if not isinstance(labels, dict) or len(labels) > 64:
-        return "labels must be a map of at most 64 entries."
-    for key, value in labels.items():
-        if not LABEL_RE.match(key) or not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
-            return f"Invalid label {key!r}={value!r}: lowercase letters, digits, '_' and '-', <= 63 chars."
-    return None
-
-
 async def create_job(request: Request) -> JSONResponse:
     emu: Emulator = request.app.state.emu
     p, loc = request.path_params["project"], request.path_params["location"]
@@ -146,7 +98,7 @@ async def create_job(request: Request) -> JSONResponse:
         return gerror(400, "Invalid JSON payload received.")
     if not isinstance(body, dict):
         return gerror(400, "Invalid JSON payload received. Expected an object.")
-    problem = _validate_create(body, p, loc)
+    problem = validate_create(body, p, loc)
     if problem:
         return gerror(400, problem)
     model = body["model"]
@@ -173,33 +125,6 @@ async def create_job(request: Request) -> JSONResponse:
     return JSONResponse(resource)
 
 
-def _filter_fn(expr: str):
-    """Compile ``state=X AND display_name="y" AND labels.k=v AND create_time>"..."`` into a predicate."""
-    tests = []
-    for term in re.split(r"\s+AND\s+", expr.strip(), flags=re.I) if expr.strip() else []:
-        m = re.match(r'^\s*([A-Za-z_.0-9-]+)\s*(!=|>=|<=|=|>|<|:)\s*(.*?)\s*$', term)
-        if not m:
-            raise ValueError(f"Unsupported filter term: {term!r}")
-        key, op, value = m.group(1), m.group(2), m.group(3).strip('"')
-        if key == "state":
-            getter = lambda r: r.get("state")  # noqa: E731
-        elif key in ("display_name", "displayName"):
-            getter = lambda r: r.get("displayName")  # noqa: E731
-        elif key in ("create_time", "createTime", "update_time", "updateTime"):
-            field = "createTime" if key.startswith("create") else "updateTime"
-            getter = lambda r, f=field: r.get(f)  # noqa: E731
-        elif key.startswith("labels."):
-            getter = lambda r, k=key[7:]: (r.get("labels") or {}).get(k)  # noqa: E731
-        else:
-            raise ValueError(f"Unsupported filter field: {key!r}")
-        ops = {"=": lambda a, b: a == b, ":": lambda a, b: a == b or (b == "*" and a is not None),
-               "!=": lambda a, b: a != b, ">": lambda a, b: a is not None and a > b,
-               "<": lambda a, b: a is not None and a < b, ">=": lambda a, b: a is not None and a >= b,
-               "<=": lambda a, b: a is not None and a <= b}
-        tests.append(lambda r, g=getter, o=ops[op], v=value: o(g(r), v))
-    return lambda r: all(t(r) for t in tests)
-
-
 async def list_jobs(request: Request) -> JSONResponse:
     emu: Emulator = request.app.state.emu
     p, loc = request.path_params["project"], request.path_params["location"]
@@ -207,7 +132,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     try:
         size = int(qp.get("pageSize") or 100)
         offset = int(base64.urlsafe_b64decode(qp["pageToken"]).decode()) if qp.get("pageToken") else 0
-        keep = _filter_fn(qp.get("filter", ""))
+        keep = filter_fn(qp.get("filter", ""))
     except ValueError as exc:
         return gerror(400, f"Invalid list request: {exc}")
     size = 100 if size <= 0 else min(size, 1000)
@@ -215,7 +140,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     jobs = sorted((j for j in emu.jobs.values() if j.name.startswith(prefix) and keep(j.resource)),
                   key=lambda j: (j.resource["createTime"], j.seq), reverse=True)
     page = jobs[offset:offset + size]
-    body: dict[str, Any] = {"batchPredictionJobs": [j.resource for j in page]}
+    body: dict[str, Any] = {"batchPredictionJobs": [j.resource for j in page]} if page else {}  # proto3 JSON
     if offset + size < len(jobs):
         body["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
     return JSONResponse(body)

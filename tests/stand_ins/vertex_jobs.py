@@ -270,7 +270,10 @@ async def force_state(gcs: Gcs, job: Job, state: str, error: dict | None, write:
             process_until(job, math.floor(len(job.rows) * job.settings.partial_fraction))
         else:
             process_until(job, len(job.rows))
-        await write_output(gcs, job)
+        try:
+            await write_output(gcs, job)
+        except httpx.HTTPError:  # e.g. the output bucket does not exist: nothing is written
+            pass
     if error is not None:
         job.resource["error"] = error
     elif state == "JOB_STATE_FAILED":

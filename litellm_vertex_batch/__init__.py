@@ -1,0 +1,18 @@
+"""litellm-vertex-batch: the OpenAI Files and Batches APIs on Vertex AI batch prediction, for a stock
+LiteLLM proxy. Name ``litellm_vertex_batch.plugin`` under ``litellm_settings.callbacks`` in
+proxy_config.yaml; importing this package installs the routing (see ``hook.py``).
+"""
+
+from __future__ import annotations
+
+from .callback import VertexBatchCallback
+from .errors import (ConfigurationError, InvalidRequest, NotFound, TransientError, UpstreamError,
+                     VertexBatchError)
+
+__all__ = ["plugin", "VertexBatchCallback", "VertexBatchError", "InvalidRequest", "NotFound",
+           "ConfigurationError", "UpstreamError", "TransientError"]
+__version__ = "0.1.0"
+
+#: The instance proxy_config.yaml names; importing it installs the plugin (idempotent).
+plugin = VertexBatchCallback()
+plugin.install()

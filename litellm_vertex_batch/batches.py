@@ -1,0 +1,200 @@
+"""The OpenAI Batches API on Vertex batch prediction jobs.
+
+State lives in the bucket (batch record, result record, finalize claim) and in Vertex (the job), so
+any replica can serve any batch. A finished job's output is rewritten once: the replica that creates
+the claim object (a precondition-guarded write) does it; others report ``finalizing`` meanwhile. A
+claim older than ``FINALIZE_LEASE_SECONDS`` is taken over (the claimant died).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Mapping
+
+from . import ids, layout, states
+from .errors import InvalidRequest, NotFound, UpstreamError
+from .finalize import finalize
+from .gcs import Bucket
+from .vertex import BATCH_LABEL, VertexClient
+
+log = logging.getLogger("litellm_vertex_batch")
+FINALIZE_LEASE_SECONDS = 900
+#: How long a retrieve waits for a finalization it started before answering ``finalizing``.
+INLINE_FINALIZE_SECONDS = 20.0
+_running: dict[str, asyncio.Task[Any]] = {}
+
+
+class BatchService:
+    def __init__(self, bucket: Bucket, vertex: VertexClient) -> None:
+        self.bucket = bucket
+        self.vertex = vertex
+        self.s = bucket.settings
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    async def create(self, input_file_id: str, endpoint: str, completion_window: str,
+                     metadata: Mapping[str, str] | None, model: str | None,
+                     creator: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        input_token = ids.parse_file_id(input_file_id)
+        info = None if input_token is None else await self._run(
+            self.bucket.info, layout.file_object(self.s, input_token))
+        if info is None or info.metadata.get("purpose") != "batch":
+            raise NotFound(f"No such File object: {input_file_id}")
+        file_endpoint = info.metadata.get("endpoint")
+        if endpoint != file_endpoint:
+            raise InvalidRequest(f"endpoint {endpoint!r} does not match the input file's requests, which use "
+                                 f"{file_endpoint!r}")
+        model = info.metadata.get("model") or model
+        if not model:
+            raise InvalidRequest("the input file names no model")
+        token = ids.new_token()
+        record: dict[str, Any] = {
+            "token": token, "id": ids.batch_id(token), "input_file_id": input_file_id, "input_token": input_token,
+            "endpoint": endpoint, "completion_window": completion_window, "metadata": dict(metadata or {}) or None,
+            "model": model, "created_at": int(time.time()), "total": int(info.metadata.get("lines") or 0),
+            "project": self.s.project, "location": self.s.location, "job_name": None,
+            "creator": dict(creator or {}), "cancelling_at": None,
+        }
+        name = layout.batch_record(self.s, token)
+        await self._run(lambda: self.bucket.write_json(name, record, only_if_absent=True))
+        job_spec = {
+            "displayName": f"litellm-{record['id']}",
+            "model": f"publishers/google/models/{model}",
+            "inputConfig": {"instancesFormat": "jsonl",
+                            "gcsSource": {"uris": [self.bucket.uri(layout.vertex_input(self.s, input_token))]}},
+            "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {
+                "outputUriPrefix": self.bucket.uri(layout.vertex_output_prefix(self.s, token).rstrip("/"))}},
+            "labels": {BATCH_LABEL: token},
+        }
+        try:
+            job = await self.vertex.create_job(job_spec, token)
+        except UpstreamError:
+            await self._run(self.bucket.delete, name)  # refused by Google: no batch is left behind
+            raise
+        record["job_name"] = job["name"]
+        await self._run(lambda: self.bucket.write_json(name, record))
+        return states.batch_object(record, job, None)
+
+    async def _record(self, batch_id: str) -> dict[str, Any]:
+        token = ids.parse_batch_id(batch_id)
+        found = None if token is None else await self._run(self.bucket.read_json, layout.batch_record(self.s, token))
+        if found is None:
+            raise NotFound(f"No batch found with id '{batch_id}'.")
+        record = found[0]
+        if record.get("project") != self.s.project or record.get("location") != self.s.location:
+            raise NotFound(f"No batch found with id '{batch_id}'.")
+        return record
+
+    async def _job(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record.get("job_name"):
+            return await self.vertex.get_job(record["job_name"])
+        job = await self.vertex.find_job_by_label(record["token"])  # the creating replica died mid-create
+        if job is not None:
+            record["job_name"] = job["name"]
+            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record))
+        return job
+
+    async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
+        record = await self._record(batch_id)
+        job = await self._job(record)
+        if job is None:
+            return states.batch_object(record, None, None)
+        if job.get("state") not in states.TERMINAL_STATES:
+            return states.batch_object(record, job, None)
+        result = await self._result(record["token"])
+        if result is None and finalize_now:
+            result = await self._finalize(record, job)
+        finalizing_since = None if result else int(time.time())
+        return states.batch_object(record, job, result, finalizing_since)
+
+    async def _result(self, token: str) -> dict[str, Any] | None:
+        found = await self._run(self.bucket.read_json, layout.batch_result(self.s, token))
+        return None if found is None else found[0]
+
+    async def _finalize(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
+        token = record["token"]
+        task = _running.get(token)
+        if task is None:
+            if not await self._claim(token):
+                return None
+            task = asyncio.create_task(self._finalize_claimed(record, job))
+            _running[token] = task
+            task.add_done_callback(lambda _t: _running.pop(token, None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), INLINE_FINALIZE_SECONDS)
+        except asyncio.TimeoutError:
+            return None
+
+    async def _claim(self, token: str) -> bool:
+        lock = layout.finalize_lock(self.s, token)
+        claim = {"claimed_at": time.time()}
+        if await self._run(lambda: self.bucket.write_json(lock, claim, only_if_absent=True)):
+            return True
+        found = await self._run(self.bucket.read_json, lock)
+        if found is None:
+            return await self._run(lambda: self.bucket.write_json(lock, claim, only_if_absent=True))
+        held, generation = found
+        if time.time() - float(held.get("claimed_at", 0)) < FINALIZE_LEASE_SECONDS:
+            return False
+        log.warning("litellm_vertex_batch: taking over a stale finalization of %s", ids.batch_id(token))
+        return await self._run(lambda: self.bucket.write_json(lock, claim, if_generation=generation))
+
+    async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        token = record["token"]
+        try:
+            result = await self._run(finalize, self.bucket, record, job, int(time.time()))
+        except BaseException:
+            await self._run(self.bucket.delete, layout.finalize_lock(self.s, token))  # let the next retrieve retry
+            raise
+        stored = await self._run(lambda: self.bucket.write_json(layout.batch_result(self.s, token), result,
+                                                                 only_if_absent=True))
+        if not stored:  # another replica finished first: keep its files, drop ours
+            for file_id in (result["output_file_id"], result["error_file_id"]):
+                file_token = ids.parse_file_id(file_id)
+                if file_token:
+                    await self._run(self.bucket.delete, layout.file_object(self.s, file_token))
+            winner = await self._result(token)
+            assert winner is not None
+            return winner
+        return result
+
+    async def list(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        prefix = layout.batches_prefix(self.s)
+        after_token = ids.parse_batch_id(after) if after else None
+        if after and after_token is None:
+            raise NotFound(f"No batch found with id '{after}'.")
+        start = layout.batch_record(self.s, after_token) + "\x00" if after_token else None
+        names = []
+        for info in await self._run(lambda: list(self.bucket.list(prefix, start_offset=start))):
+            token = layout.token_from_name(info.name, prefix, ".json")
+            if ids.parse_batch_id(ids.batch_id(token)) is not None:
+                names.append(token)
+            if len(names) >= limit:
+                break
+        batches = []
+        for token in names:
+            try:
+                batches.append(await self.retrieve(ids.batch_id(token), finalize_now=False))
+            except NotFound:
+                continue
+        return batches
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        record = await self._record(batch_id)
+        job = await self._job(record)
+        if job is not None and job.get("state") in states.TERMINAL_STATES:
+            status = states.openai_status(job.get("state"))
+            raise InvalidRequest(f"Cannot cancel a batch with status '{status}'.", 409)
+        if job is not None:
+            await self.vertex.cancel_job(job["name"])
+        if record.get("cancelling_at") is None:
+            record["cancelling_at"] = int(time.time())
+            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record))
+        job = await self._job(record)
+        obj = states.batch_object(record, job, None)
+        if obj["status"] in ("validating", "in_progress"):
+            obj["status"] = "cancelling"
+        return obj

@@ -1,0 +1,85 @@
+"""The plugin's exceptions, and the one place they become LiteLLM/HTTP errors.
+
+    VertexBatchError
+     ├── InvalidRequest      400: the caller's input or parameters (names the line and the problem)
+     ├── NotFound            404: an id this plugin did not issue, or that this caller may not see
+     ├── ConfigurationError  500: a missing or malformed setting (names the setting)
+     └── UpstreamError       Google answered with an error (keeps Google's status and message)
+          └── TransientError 429/5xx/timeouts after the retries ran out
+
+Everything raised inside the plugin is one of these; ``to_litellm_error`` maps them to the LiteLLM
+exception types the proxy turns into the right HTTP status.
+"""
+
+from __future__ import annotations
+
+import litellm
+
+PROVIDER = "vertex_batch"
+
+
+class VertexBatchError(Exception):
+    status_code: int = 500
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class InvalidRequest(VertexBatchError):
+    status_code = 400
+
+
+class NotFound(VertexBatchError):
+    status_code = 404
+
+
+class ConfigurationError(VertexBatchError):
+    status_code = 500
+
+
+class UpstreamError(VertexBatchError):
+    """Google's error: ``status_code`` is Google's HTTP status, ``message`` Google's text."""
+
+
+class TransientError(UpstreamError):
+    """A retryable failure (429, 5xx, timeout, dropped connection) that outlasted the retries."""
+
+
+def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
+    """The LiteLLM exception the proxy renders with ``err.status_code`` and ``err.message``."""
+    code = err.status_code
+    kwargs = {"message": err.message, "llm_provider": PROVIDER, "model": model}
+    if code == 400:
+        return litellm.BadRequestError(**kwargs)
+    if code == 401:
+        return litellm.AuthenticationError(**kwargs)
+    if code == 403:
+        return litellm.PermissionDeniedError(message=err.message, llm_provider=PROVIDER, model=model,
+                                             response=_fake_response(403))
+    if code == 404:
+        return litellm.NotFoundError(**kwargs)
+    if code == 408 or code == 504:
+        exc = litellm.Timeout(**kwargs)
+        exc.status_code = code
+        return exc
+    if code == 409 or 400 < code < 500:
+        return _with_status(litellm.BadRequestError(**kwargs), code)
+    if code == 429:
+        return litellm.RateLimitError(**kwargs)
+    if code == 503:
+        return litellm.ServiceUnavailableError(**kwargs)
+    return _with_status(litellm.InternalServerError(**kwargs), code)
+
+
+def _with_status(exc: Exception, code: int) -> Exception:
+    exc.status_code = code  # type: ignore[attr-defined]
+    return exc
+
+
+def _fake_response(code: int):  # noqa: ANN202 - httpx.Response, imported lazily
+    import httpx
+
+    return httpx.Response(code, request=httpx.Request("GET", "https://aiplatform.googleapis.com"))

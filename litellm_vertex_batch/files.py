@@ -1,0 +1,110 @@
+"""The OpenAI Files API on Cloud Storage: upload (validated and converted before anything is written),
+retrieve, list, delete and streamed content. Synchronous; the plugin runs it in worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from typing import IO, Any, Iterator
+
+from . import ids, layout
+from .errors import InvalidRequest, NotFound
+from .gcs import CHUNK, Bucket, ObjectInfo
+from .transform_input import InputConverter, iter_lines
+
+#: Vertex's input limit per Gemini batch job.
+MAX_INPUT_BYTES = 1024**3
+
+
+def _chunks(source: IO[bytes]) -> Iterator[bytes]:
+    while chunk := source.read(CHUNK):
+        yield chunk
+
+
+def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
+    """The OpenAI file object for a stored file."""
+    meta = info.metadata
+    return {"id": ids.file_id(token), "object": "file", "bytes": info.size,
+            "created_at": int(meta.get("created_at") or info.created), "filename": meta.get("filename", token),
+            "purpose": meta.get("purpose", "batch"), "status": "processed", "expires_at": None,
+            "status_details": None}
+
+
+class FileStore:
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self.s = bucket.settings
+
+    def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
+               extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        token = ids.new_token()
+        metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
+                    **(extra_metadata or {})}
+        if purpose != "batch":
+            self.bucket.upload(layout.file_object(self.s, token), source, metadata)
+            return self.retrieve(token)
+        with tempfile.TemporaryFile() as rows:
+            summary = self._convert(source, rows, model)
+            metadata.update(model=summary.model or "", endpoint=summary.endpoint or "", lines=str(summary.lines))
+            rows.seek(0)
+            vertex_name = layout.vertex_input(self.s, token)
+            self.bucket.upload(vertex_name, rows, {"file_token": token})
+        try:
+            self.bucket.upload(layout.file_object(self.s, token), source, metadata)
+        except BaseException:
+            self.bucket.delete(vertex_name)  # nothing half-written: the input rows go with the file
+            raise
+        return self.retrieve(token)
+
+    @staticmethod
+    def _convert(source: IO[bytes], rows: IO[bytes], model: str | None) -> Any:
+        source.seek(0)
+        converter = InputConverter(model)
+        for line_no, raw in iter_lines(_chunks(source)):
+            row = converter.convert(line_no, raw)
+            if row is not None and not converter.summary.problems:
+                rows.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        summary = converter.finish()
+        size = source.tell()
+        if size > MAX_INPUT_BYTES:
+            summary.add(None, f"the file is {size} bytes; Vertex accepts at most {MAX_INPUT_BYTES} per batch")
+        if rows.tell() > MAX_INPUT_BYTES:
+            summary.add(None, f"converted for Vertex the file is {rows.tell()} bytes, over Vertex's "
+                              f"{MAX_INPUT_BYTES}-byte limit per batch")
+        if summary.problems:
+            raise InvalidRequest(summary.message())
+        source.seek(0)
+        return summary
+
+    def info(self, token: str) -> ObjectInfo:
+        info = self.bucket.info(layout.file_object(self.s, token))
+        if info is None:
+            raise NotFound(f"No such file: {ids.file_id(token)}")
+        return info
+
+    def retrieve(self, token: str) -> dict[str, Any]:
+        return file_object(token, self.info(token))
+
+    def list(self, after: str | None = None, limit: int = 10000, purpose: str | None = None) -> list[dict[str, Any]]:
+        prefix = layout.files_prefix(self.s)
+        start = prefix + after + "\x00" if after else None
+        found = []
+        for info in self.bucket.list(prefix, start_offset=start):
+            token = layout.token_from_name(info.name, prefix)
+            if ids.parse_file_id(ids.file_id(token)) is None:
+                continue
+            if purpose and info.metadata.get("purpose") != purpose:
+                continue
+            found.append(file_object(token, info))
+            if len(found) >= limit:
+                break
+        return found
+
+    def delete(self, token: str) -> dict[str, Any]:
+        if not self.bucket.delete(layout.file_object(self.s, token)):
+            raise NotFound(f"No such file: {ids.file_id(token)}")
+        self.bucket.delete(layout.vertex_input(self.s, token))
+        return {"id": ids.file_id(token), "object": "file", "deleted": True}
+

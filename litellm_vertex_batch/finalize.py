@@ -1,0 +1,186 @@
+"""Rewriting a finished job's predictions into one OpenAI output file and one error file, once.
+
+Every input custom_id ends up exactly once across the two files: rows are matched by the custom_id
+Vertex echoes back; a row without it is matched by its echoed request (exact fingerprint) among the
+custom_ids not yet answered; a duplicate row (e.g. incremental prediction files) is dropped; an input
+row with no prediction gets a "never ran" error line. Streams throughout; memory holds the set of
+custom_ids, not the rows. Synchronous: run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from typing import IO, Any, Iterator, Mapping
+
+from . import ids, layout, states
+from .files import file_object
+from .gcs import Bucket
+from .transform_output import OutputConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
+
+log = logging.getLogger("litellm_vertex_batch")
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
+
+
+class _LazyWriter:
+    """A GCS file opened on the first line, so an empty error file is never created."""
+
+    def __init__(self, bucket: Bucket, filename: str, model: str) -> None:
+        self.bucket = bucket
+        self.token = ids.new_token()
+        self.name = layout.file_object(bucket.settings, self.token)
+        self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(int(time.time())),
+                         "model": model}
+        self.lines = 0
+        self._handle: IO[bytes] | None = None
+
+    def write(self, line: Mapping[str, Any]) -> None:
+        if self._handle is None:
+            self._handle = self.bucket.open_write(self.name, self.metadata)
+        self._handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        self.lines += 1
+
+    def close(self) -> str | None:
+        if self._handle is None:
+            return None
+        self._handle.close()
+        return ids.file_id(self.token)
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            finally:
+                self.bucket.delete(self.name)
+
+
+def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
+    for raw in handle:
+        if raw.strip():
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError:
+                log.error("litellm_vertex_batch: unreadable prediction row skipped: %.200r", raw)
+                continue
+            if isinstance(row, dict):
+                yield row
+
+
+def output_directory(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any]) -> str:
+    """The object prefix of the job's predictions, from ``outputInfo`` when Vertex set it."""
+    directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
+    base = f"gs://{bucket.settings.bucket}/"
+    if isinstance(directory, str) and directory.startswith(base):
+        return directory[len(base):].rstrip("/") + "/"
+    return layout.vertex_output_prefix(bucket.settings, record["token"])
+
+
+def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
+             finalizing_at: int) -> dict[str, Any]:
+    """Write the output and error files for a finished job; return the result record (not yet stored)."""
+    s = bucket.settings
+    token = record["token"]
+    model = record.get("model") or ""
+    pending = _expected_custom_ids(bucket, record)
+    converter = OutputConverter(model)
+    output = _LazyWriter(bucket, f"{ids.batch_id(token)}_output.jsonl", model)
+    errors = _LazyWriter(bucket, f"{ids.batch_id(token)}_error.jsonl", model)
+    totals = dict.fromkeys(_USAGE_KEYS, 0)
+    counts = {"completed": 0, "failed": 0}
+
+    def emit(row: Mapping[str, Any], custom_id: str) -> None:
+        converted = converter.convert(row, custom_id)
+        (output if converted.ok else errors).write(converted.line)
+        counts["completed" if converted.ok else "failed"] += 1
+        if converted.usage is not None:
+            for key in _USAGE_KEYS:
+                totals[key] += getattr(converted.usage, key)
+
+    try:
+        with tempfile.TemporaryFile() as unmatched:
+            directory = output_directory(bucket, record, job)
+            for info in sorted(bucket.list(directory), key=lambda i: i.name):
+                if not info.name.endswith(".jsonl"):
+                    continue
+                with bucket.open_read(info.name) as handle:
+                    for row in _jsonl_rows(handle):
+                        custom_id = row_custom_id(row)
+                        if custom_id is None:
+                            unmatched.write(json.dumps(row).encode("utf-8") + b"\n")
+                        elif custom_id in pending:
+                            pending.discard(custom_id)
+                            emit(row, custom_id)
+            if unmatched.tell():
+                unmatched.seek(0)
+                _match_by_request(bucket, record, pending, _jsonl_rows(unmatched), emit)
+        state = job.get("state", "")
+        message = _not_run_message(state, job)
+        for custom_id in sorted(pending):
+            errors.write(not_run_line(custom_id, states.not_run_code(state), message))
+            counts["failed"] += 1
+        output_file_id = output.close()
+        error_file_id = errors.close()
+    except BaseException:
+        output.discard()
+        errors.discard()
+        raise
+    total = int(record.get("total", 0))
+    return {"token": token, "output_file_id": output_file_id, "error_file_id": error_file_id,
+            "request_counts": {"total": total, **counts}, "usage": usage_totals(totals),
+            "finalizing_at": finalizing_at, "finalized_at": int(time.time()),
+            "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines}
+
+
+def _expected_custom_ids(bucket: Bucket, record: Mapping[str, Any]) -> set[str]:
+    ids_: set[str] = set()
+    with bucket.open_read(layout.vertex_input(bucket.settings, record["input_token"])) as handle:
+        for row in _jsonl_rows(handle):
+            custom_id = row_custom_id(row)
+            if custom_id is not None:
+                ids_.add(custom_id)
+    return ids_
+
+
+def _match_by_request(bucket: Bucket, record: Mapping[str, Any], pending: set[str],
+                      rows: Iterator[dict[str, Any]], emit: Any) -> None:
+    """Match rows Vertex returned without their custom_id by the exact request they echo.
+
+    Only requests still unanswered are candidates, so a row is never given a custom_id that already has
+    a result; a row whose request matches nothing unanswered is logged and left out (never misattributed).
+    """
+    by_request: dict[str, list[str]] = {}
+    with bucket.open_read(layout.vertex_input(bucket.settings, record["input_token"])) as handle:
+        for row in _jsonl_rows(handle):
+            custom_id = row_custom_id(row)
+            if custom_id in pending:
+                by_request.setdefault(request_fingerprint(row.get("request")), []).append(custom_id)
+    for row in rows:
+        candidates = by_request.get(request_fingerprint(row.get("request")))
+        if not candidates:
+            log.error("litellm_vertex_batch: batch %s: a prediction row matches no unanswered request; "
+                      "its custom_id stays in the error file", ids.batch_id(record["token"]))
+            continue
+        custom_id = candidates.pop(0)
+        pending.discard(custom_id)
+        emit(row, custom_id)
+
+
+def _not_run_message(state: str, job: Mapping[str, Any]) -> str:
+    if state == "JOB_STATE_CANCELLED":
+        return "This request was not run because the batch was cancelled."
+    if state == "JOB_STATE_EXPIRED":
+        return "This request was not run because the batch expired before it could start."
+    error = (job.get("error") or {}).get("message")
+    if state == "JOB_STATE_FAILED":
+        return f"This request was not run because the batch failed: {error or 'no reason given'}"
+    return "Vertex AI returned no result for this request."
+
+
+def stored_output_file(bucket: Bucket, file_id: str | None) -> dict[str, Any] | None:
+    token = ids.parse_file_id(file_id)
+    if token is None:
+        return None
+    info = bucket.info(layout.file_object(bucket.settings, token))
+    return None if info is None else file_object(token, info)

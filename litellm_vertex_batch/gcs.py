@@ -1,0 +1,176 @@
+"""Cloud Storage: the plugin's only store. google-cloud-storage is synchronous, so every call here is
+either sync (run by callers in a worker thread) or an ``a``-prefixed wrapper that uses ``asyncio.to_thread``.
+Files move as streams (resumable uploads, chunked reads); nothing is read whole except small records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+from typing import IO, Any, AsyncIterator, Iterator
+
+from .errors import TransientError, UpstreamError
+from .settings import Settings
+
+CHUNK = 1024 * 1024
+_clients: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+    created: float
+    metadata: dict[str, str]
+
+
+def _client(settings: Settings) -> Any:
+    from google.cloud import storage
+
+    key = (settings.project, settings.gcs_endpoint, json.dumps(settings.gcs_credentials, sort_keys=True, default=str))
+    with _lock:
+        if key not in _clients:
+            if settings.gcs_endpoint:
+                from google.auth.credentials import AnonymousCredentials
+
+                _clients[key] = storage.Client(project=settings.project, credentials=AnonymousCredentials(),
+                                               client_options={"api_endpoint": settings.gcs_endpoint},
+                                               use_auth_w_custom_endpoint=False)
+            else:
+                from . import credentials
+
+                _clients[key] = storage.Client(project=settings.project,
+                                               credentials=credentials.load(settings.gcs_credentials))
+        return _clients[key]
+
+
+def _translate(exc: Exception) -> UpstreamError:
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = exc.code or 500
+        message = getattr(exc, "message", None) or str(exc)
+        cls = TransientError if code in (429, 500, 502, 503, 504) else UpstreamError
+        return cls(f"Cloud Storage: {message}", int(code))
+    return TransientError(f"Cloud Storage unreachable: {exc!r}", 503)
+
+
+class Bucket:
+    """The plugin's view of its bucket; every method is synchronous and may raise ``UpstreamError``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._bucket = _client(settings).bucket(settings.bucket)
+
+    def uri(self, name: str) -> str:
+        return f"gs://{self.settings.bucket}/{name}"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from google.api_core import exceptions as gexc
+
+        try:
+            return fn(*args, **kwargs)
+        except gexc.NotFound:
+            raise
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def upload(self, name: str, source: IO[bytes], metadata: dict[str, str] | None = None,
+               content_type: str = "application/jsonl") -> int:
+        """Stream ``source`` into ``name``; the object appears only when the upload completes."""
+        blob = self._bucket.blob(name, chunk_size=8 * CHUNK)
+        blob.metadata = metadata
+        self._call(blob.upload_from_file, source, content_type=content_type, rewind=True)
+        return int(blob.size or 0)
+
+    def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
+                   only_if_absent: bool = False, if_generation: int | None = None) -> bool:
+        """Write a small JSON record; with ``only_if_absent``, False if it already exists."""
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket.blob(name)
+        blob.metadata = metadata
+        match = 0 if only_if_absent else if_generation
+        try:
+            blob.upload_from_string(json.dumps(value, ensure_ascii=False), content_type="application/json",
+                                    if_generation_match=match)
+        except gexc.PreconditionFailed:
+            return False
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return True
+
+    def read_json(self, name: str) -> tuple[Any, int] | None:
+        """(record, generation), or None when it does not exist."""
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket.blob(name)
+        try:
+            data = blob.download_as_bytes()
+        except gexc.NotFound:
+            return None
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return json.loads(data), int(blob.generation or 0)
+
+    def info(self, name: str) -> ObjectInfo | None:
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket.blob(name)
+        try:
+            blob.reload()
+        except gexc.NotFound:
+            return None
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return _object_info(blob)
+
+    def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]:
+        try:
+            for blob in self._bucket.list_blobs(prefix=prefix, start_offset=start_offset or None,
+                                                max_results=limit):
+                yield _object_info(blob)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def delete(self, name: str) -> bool:
+        from google.api_core import exceptions as gexc
+
+        try:
+            self._bucket.blob(name).delete()
+        except gexc.NotFound:
+            return False
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return True
+
+    def open_read(self, name: str) -> IO[bytes]:
+        return self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK)
+
+    def open_write(self, name: str, metadata: dict[str, str] | None = None,
+                   content_type: str = "application/jsonl") -> IO[bytes]:
+        blob = self._bucket.blob(name)
+        blob.metadata = metadata
+        return self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type)
+
+    async def astream(self, name: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks, each read in a worker thread."""
+        handle = await asyncio.to_thread(self.open_read, name)
+        try:
+            while True:
+                chunk = await asyncio.to_thread(self._call, handle.read, CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+
+def _object_info(blob: Any) -> ObjectInfo:
+    created = blob.time_created.timestamp() if blob.time_created else 0.0
+    return ObjectInfo(name=blob.name, size=int(blob.size or 0), created=created, metadata=dict(blob.metadata or {}))

@@ -1,0 +1,105 @@
+"""Installing the plugin into a stock LiteLLM proxy, without an official extension point.
+
+The proxy's /v1/files and /v1/batches endpoints call ``litellm.<handler>`` at request time. ``install``
+replaces those nine module attributes with dispatchers that send this plugin's provider names to its
+handlers (wrapped in LiteLLM's ``client`` so logging and callbacks run as for a built-in provider)
+and every other provider to the original function. It is idempotent, checks first that every
+internal it relies on exists, and logs what is missing, naming the LiteLLM version, if not.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any, Callable
+
+log = logging.getLogger("litellm_vertex_batch")
+HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afile_content",
+            "acreate_batch", "aretrieve_batch", "alist_batches", "acancel_batch")
+_ORIGINAL = "__litellm_vertex_batch_original__"
+_STREAMING_MODULE = "litellm.proxy.openai_files_endpoints.file_content_streaming_handler"
+_FILES_ENDPOINTS_MODULE = "litellm.proxy.openai_files_endpoints.files_endpoints"
+
+
+def litellm_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("litellm")
+    except Exception:
+        return "unknown"
+
+
+def missing_internals() -> list[str]:
+    """The LiteLLM internals this plugin needs that the installed version lacks."""
+    import litellm
+
+    missing = [f"litellm.{name}" for name in HANDLERS if not callable(getattr(litellm, name, None))]
+    for module_name, attribute in ((_STREAMING_MODULE, "FILE_CONTENT_STREAMING_PROVIDERS"),
+                                   (_FILES_ENDPOINTS_MODULE, "files_config"),
+                                   ("litellm.utils", "client"),
+                                   ("litellm.files.types", "FileContentStreamingResult"),
+                                   ("litellm.llms.vertex_ai.gemini.transformation", "transform_request_body"),
+                                   ("litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini",
+                                    "VertexGeminiConfig")):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            missing.append(f"{module_name} ({type(exc).__name__})")
+            continue
+        if not hasattr(module, attribute):
+            missing.append(f"{module_name}.{attribute}")
+    return missing
+
+
+def _named(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    async def handler(*args: Any, **kwargs: Any) -> Any:
+        return await fn(*args, **kwargs)
+
+    handler.__name__ = handler.__qualname__ = name
+    return handler
+
+
+def install(handlers: Any, provider: str) -> bool:
+    """Route ``provider`` (and whatever ``handlers.provider_names()`` adds) to ``handlers``."""
+    import litellm
+    from litellm.utils import client
+
+    missing = missing_internals()
+    if missing:
+        log.error("litellm-vertex-batch is NOT active: LiteLLM %s lacks %s. Install a LiteLLM version this "
+                  "plugin supports (see its README).", litellm_version(), ", ".join(missing))
+        return False
+    for name in HANDLERS:
+        current = getattr(litellm, name)
+        original = getattr(current, _ORIGINAL, current)
+        ours = client(_named(getattr(handlers, name), name))
+        setattr(litellm, name, _dispatcher(name, original, ours, handlers))
+    streaming = importlib.import_module(_STREAMING_MODULE)
+    streaming.FILE_CONTENT_STREAMING_PROVIDERS = frozenset(streaming.FILE_CONTENT_STREAMING_PROVIDERS | {provider})
+    _register_provider(provider)
+    log.info("litellm-vertex-batch active on LiteLLM %s for custom-llm-provider %s", litellm_version(),
+             ", ".join(sorted(handlers.provider_names())))
+    return True
+
+
+def _dispatcher(name: str, original: Callable[..., Any], ours: Callable[..., Any], handlers: Any) -> Callable[..., Any]:
+    async def dispatch(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("custom_llm_provider") in handlers.provider_names():
+            return await ours(*args, **kwargs)
+        return await original(*args, **kwargs)
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    setattr(dispatch, _ORIGINAL, original)
+    return dispatch
+
+
+def _register_provider(provider: str) -> None:
+    """Make ``model: <provider>/<gemini model>`` deployments acceptable to the Router."""
+    import litellm
+    from litellm import CustomLLM
+    from litellm.utils import custom_llm_setup
+
+    if not any(entry.get("provider") == provider for entry in litellm.custom_provider_map):
+        litellm.custom_provider_map.append({"provider": provider, "custom_handler": CustomLLM()})
+    custom_llm_setup()

@@ -1,0 +1,50 @@
+"""Object names in the bucket. Everything a replica needs lives under ``Settings.prefix``:
+
+    files/<token>                  a file as the user sees it (input as uploaded, or batch output);
+                                   its metadata holds purpose, filename, model, endpoint, line count
+    vertex-input/<token>.jsonl     the Vertex rows of an input file
+    batches/<token>.json           a batch record: what was asked at create time and the Vertex job
+    vertex-output/<token>/         where Vertex writes the job's predictions
+    batch-results/<token>.json     written once, when the output has been rewritten
+    locks/<token>.finalize         claim of the replica rewriting the output
+"""
+
+from __future__ import annotations
+
+from .settings import Settings
+
+
+def file_object(s: Settings, token: str) -> str:
+    return f"{s.prefix}files/{token}"
+
+
+def files_prefix(s: Settings) -> str:
+    return f"{s.prefix}files/"
+
+
+def vertex_input(s: Settings, token: str) -> str:
+    return f"{s.prefix}vertex-input/{token}.jsonl"
+
+
+def batch_record(s: Settings, token: str) -> str:
+    return f"{s.prefix}batches/{token}.json"
+
+
+def batches_prefix(s: Settings) -> str:
+    return f"{s.prefix}batches/"
+
+
+def vertex_output_prefix(s: Settings, token: str) -> str:
+    return f"{s.prefix}vertex-output/{token}/"
+
+
+def batch_result(s: Settings, token: str) -> str:
+    return f"{s.prefix}batch-results/{token}.json"
+
+
+def finalize_lock(s: Settings, token: str) -> str:
+    return f"{s.prefix}locks/{token}.finalize"
+
+
+def token_from_name(name: str, prefix: str, suffix: str = "") -> str:
+    return name[len(prefix):len(name) - len(suffix) if suffix else None]

@@ -1,0 +1,216 @@
+"""The nine Files/Batches handlers the proxy calls for this plugin's provider names.
+
+Each handler resolves its settings (deployment kwargs > files_settings > env), runs the service, and
+translates plugin errors to LiteLLM exceptions in one place (``_translated``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+import httpx
+
+from . import ids, layout, settings as settings_mod
+from .batches import BatchService
+from .errors import NotFound, VertexBatchError, to_litellm_error
+from .files import FileStore
+from .gcs import Bucket
+from .vertex import VertexClient
+
+log = logging.getLogger("litellm_vertex_batch")
+PROVIDER = "vertex_batch"
+T = TypeVar("T")
+
+
+def _translated(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(fn)
+    async def wrapper(self: "VertexBatchFiles", *args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(self, *args, **kwargs)
+        except VertexBatchError as err:
+            raise to_litellm_error(err) from err
+    return wrapper
+
+
+def files_settings_entry(provider: str = PROVIDER) -> Mapping[str, Any]:
+    """This provider's entry under ``files_settings`` in proxy_config.yaml, if the proxy loaded one."""
+    try:
+        from litellm.proxy.openai_files_endpoints import files_endpoints
+    except ImportError:
+        return {}
+    for entry in getattr(files_endpoints, "files_config", None) or []:
+        if isinstance(entry, dict) and entry.get("custom_llm_provider") == provider:
+            return entry
+    return {}
+
+
+def _creator(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Who made the call, from the metadata the proxy attaches (key hash, team, user)."""
+    found: dict[str, Any] = {}
+    for bag in (kwargs.get("litellm_metadata"), kwargs.get("metadata")):
+        if isinstance(bag, dict):
+            for key in ("user_api_key_hash", "user_api_key_team_id", "user_api_key_user_id",
+                        "user_api_key_end_user_id", "user_api_key_alias", "tags"):
+                if bag.get(key) is not None and key not in found:
+                    found[key] = bag[key]
+    return found
+
+
+def _user_metadata(metadata: Any) -> dict[str, str] | None:
+    """The caller's batch metadata, without what the proxy adds for its own bookkeeping."""
+    if not isinstance(metadata, dict):
+        return None
+    kept = {k: v for k, v in metadata.items() if isinstance(v, str) and not k.startswith(("user_api_key", "litellm"))}
+    return kept or None
+
+
+class VertexBatchFiles:
+    """Stateless: every call builds its view from settings; clients are cached per settings."""
+
+    def __init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
+
+    def provider_names(self) -> frozenset[str]:
+        entry = files_settings_entry()
+        serve_vertex_ai = settings_mod.resolve_env_reference(entry.get(settings_mod.PROVIDER_NAMES_SETTING),
+                                                             os.environ)
+        if serve_vertex_ai is None:
+            serve_vertex_ai = os.environ.get("LITELLM_VERTEX_BATCH_SERVE_VERTEX_AI")
+        names = {PROVIDER}
+        if str(serve_vertex_ai).lower() in ("1", "true", "yes", "on"):
+            names.add("vertex_ai")
+        return frozenset(names)
+
+    def _settings(self, kwargs: Mapping[str, Any]) -> settings_mod.Settings:
+        return settings_mod.resolve(kwargs, files_settings_entry())
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    def _files(self, kwargs: Mapping[str, Any]) -> FileStore:
+        return FileStore(Bucket(self._settings(kwargs)))
+
+    def _batches(self, kwargs: Mapping[str, Any]) -> BatchService:
+        s = self._settings(kwargs)
+        return BatchService(Bucket(s), VertexClient(s, self._http_client()))
+
+    # ---- files -------------------------------------------------------------------------------
+    @_translated
+    async def acreate_file(self, file: Any, purpose: str, **kwargs: Any) -> Any:
+        from litellm.types.llms.openai import OpenAIFileObject
+
+        filename, source = _file_parts(file)
+        store = self._files(kwargs)
+        model = _deployment_model(kwargs)
+        created = await asyncio.to_thread(store.create, source, filename, purpose, model)
+        return OpenAIFileObject(**created)
+
+    @_translated
+    async def afile_retrieve(self, file_id: str, **kwargs: Any) -> Any:
+        from litellm.types.llms.openai import OpenAIFileObject
+
+        store = self._files(kwargs)
+        return OpenAIFileObject(**await asyncio.to_thread(store.retrieve, _file_token(file_id)))
+
+    @_translated
+    async def afile_delete(self, file_id: str, **kwargs: Any) -> Any:
+        from openai.types.file_deleted import FileDeleted
+
+        store = self._files(kwargs)
+        return FileDeleted(**await asyncio.to_thread(store.delete, _file_token(file_id)))
+
+    @_translated
+    async def afile_list(self, purpose: str | None = None, **kwargs: Any) -> Any:
+        from litellm.types.llms.openai import OpenAIFileObject
+
+        store = self._files(kwargs)
+        after = kwargs.get("after")
+        after_token = ids.parse_file_id(after) if after else None
+        limit = int(kwargs.get("limit") or 10000)
+        found = await asyncio.to_thread(store.list, after_token, limit, purpose)
+        return [OpenAIFileObject(**item) for item in found]
+
+    @_translated
+    async def afile_content(self, file_id: str, stream: bool = False, **kwargs: Any) -> Any:
+        from litellm.files.types import FileContentStreamingResult
+        from litellm.types.llms.openai import HttpxBinaryResponseContent
+
+        store = self._files(kwargs)
+        token = _file_token(file_id)
+        info = await asyncio.to_thread(store.info, token)
+        name = layout.file_object(store.s, token)
+        headers = {"content-type": "application/octet-stream", "content-length": str(info.size)}
+        if stream:
+            return FileContentStreamingResult(stream_iterator=store.bucket.astream(name), headers=headers)
+        content = b"".join([chunk async for chunk in store.bucket.astream(name)])
+        return HttpxBinaryResponseContent(response=httpx.Response(
+            200, content=content, headers=headers, request=httpx.Request("GET", f"/v1/files/{file_id}/content")))
+
+    # ---- batches -----------------------------------------------------------------------------
+    @_translated
+    async def acreate_batch(self, input_file_id: str, endpoint: str, completion_window: str = "24h",
+                            metadata: Any = None, **kwargs: Any) -> Any:
+        from litellm.types.utils import LiteLLMBatch
+
+        service = self._batches(kwargs)
+        created = await service.create(input_file_id, endpoint, completion_window, _user_metadata(metadata),
+                                       _deployment_model(kwargs), _creator(kwargs))
+        return LiteLLMBatch(**created)
+
+    @_translated
+    async def aretrieve_batch(self, batch_id: str, **kwargs: Any) -> Any:
+        from litellm.types.utils import LiteLLMBatch
+
+        return LiteLLMBatch(**await self._batches(kwargs).retrieve(batch_id))
+
+    @_translated
+    async def alist_batches(self, after: str | None = None, limit: int | None = None, **kwargs: Any) -> Any:
+        from litellm.types.utils import LiteLLMBatch
+
+        limit = max(1, min(int(limit or 20), 100))
+        found = await self._batches(kwargs).list(after, limit + 1)
+        page = [LiteLLMBatch(**item) for item in found[:limit]]
+        return {"object": "list", "data": page, "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None, "has_more": len(found) > limit}
+
+    @_translated
+    async def acancel_batch(self, batch_id: str, **kwargs: Any) -> Any:
+        from litellm.types.utils import LiteLLMBatch
+
+        return LiteLLMBatch(**await self._batches(kwargs).cancel(batch_id))
+
+
+def _file_token(file_id: str) -> str:
+    token = ids.parse_file_id(file_id)
+    if token is None:
+        raise NotFound(f"No such File object: {file_id}")
+    return token
+
+
+def _file_parts(file: Any) -> tuple[str, Any]:
+    """(filename, binary stream) from what the proxy passes: a (name, handle, type) tuple, bytes or a handle."""
+    import io
+
+    if isinstance(file, tuple):
+        filename, source = file[0], file[1]
+    else:
+        filename, source = getattr(file, "name", "upload.jsonl"), file
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    elif isinstance(source, str):
+        source = io.BytesIO(source.encode("utf-8"))
+    return os.path.basename(str(filename or "upload.jsonl")), source
+
+
+def _deployment_model(kwargs: Mapping[str, Any]) -> str | None:
+    """The Gemini model of a ``vertex_batch/<model>`` deployment the call was routed to, if any."""
+    model = kwargs.get("model")
+    if isinstance(model, str) and model.startswith(PROVIDER + "/"):
+        return model[len(PROVIDER) + 1:]
+    return None

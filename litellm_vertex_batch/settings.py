@@ -1,0 +1,95 @@
+"""Where each setting comes from: the deployment, then ``files_settings`` in proxy_config.yaml, then env.
+
+A deployment (``model: vertex_batch/<model>`` in ``model_list``) passes its ``litellm_params`` as call
+kwargs; the proxy's ``files_settings`` entry for this provider gives gateway-wide values; the seed's
+environment variables come last. A missing required setting fails naming every place it could be set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import ConfigurationError
+
+PROVIDER_NAMES_SETTING = "serve_vertex_ai"
+DEFAULT_PREFIX = "litellm-vertex-batch/"
+
+# setting -> (call kwargs / files_settings keys, environment variables), first match wins
+_SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bucket": (("gcs_bucket_name", "bucket_name"), ("GCS_BUCKET_NAME",)),
+    "project": (("vertex_project",), ("VERTEXAI_PROJECT", "VERTEX_PROJECT")),
+    "location": (("vertex_location",), ("VERTEXAI_LOCATION", "VERTEX_LOCATION")),
+    "vertex_credentials": (("vertex_credentials",), ("GOOGLE_APPLICATION_CREDENTIALS",)),
+    "gcs_credentials": (("gcs_path_service_account", "gcs_credentials"), ("GCS_PATH_SERVICE_ACCOUNT",)),
+    "vertex_api_base": (("vertex_api_base", "api_base"), ("VERTEXAI_API_BASE",)),
+    "gcs_endpoint": (("gcs_endpoint",), ("STORAGE_EMULATOR_HOST",)),
+    "prefix": (("gcs_prefix",), ("LITELLM_VERTEX_BATCH_PREFIX",)),
+}
+_REQUIRED = ("bucket", "project", "location")
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str
+    project: str
+    location: str
+    prefix: str = DEFAULT_PREFIX
+    vertex_credentials: Any = None
+    gcs_credentials: Any = None
+    vertex_api_base: str | None = None
+    gcs_endpoint: str | None = None
+
+    @property
+    def vertex_base_url(self) -> str:
+        if self.vertex_api_base:
+            return self.vertex_api_base.rstrip("/")
+        if self.location == "global":
+            return "https://aiplatform.googleapis.com"
+        return f"https://{self.location}-aiplatform.googleapis.com"
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}"
+
+
+def resolve_env_reference(value: Any, environ: Mapping[str, str]) -> Any:
+    """LiteLLM's ``os.environ/NAME`` convention, for values LiteLLM does not resolve itself."""
+    if isinstance(value, str) and value.startswith("os.environ/"):
+        return environ.get(value[len("os.environ/"):])
+    return value
+
+
+def resolve(call_kwargs: Mapping[str, Any], config: Mapping[str, Any] | None,
+            environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for one call; see the module docstring for precedence."""
+    environ = os.environ if environ is None else environ
+    config = config or {}
+    values: dict[str, Any] = {}
+    for name, (keys, env_names) in _SOURCES.items():
+        values[name] = _first(call_kwargs, config, environ, keys, env_names)
+    missing = [name for name in _REQUIRED if not values[name]]
+    if missing:
+        raise ConfigurationError("litellm-vertex-batch is missing settings: " + "; ".join(
+            f"{name} (set {' or '.join(_SOURCES[name][0][:1])} in files_settings/model_list, "
+            f"or {' / '.join(_SOURCES[name][1])})" for name in missing))
+    prefix = (values.pop("prefix") or DEFAULT_PREFIX).strip("/") + "/"
+    bucket = str(values.pop("bucket")).removeprefix("gs://").strip("/")
+    gcs_endpoint = values.pop("gcs_endpoint")
+    if gcs_endpoint and not str(gcs_endpoint).startswith(("http://", "https://")):
+        gcs_endpoint = "http://" + str(gcs_endpoint)
+    return Settings(bucket=bucket, prefix=prefix, gcs_endpoint=gcs_endpoint, **values)
+
+
+def _first(call_kwargs: Mapping[str, Any], config: Mapping[str, Any], environ: Mapping[str, str],
+           keys: tuple[str, ...], env_names: tuple[str, ...]) -> Any:
+    for source in (call_kwargs, config):
+        for key in keys:
+            value = resolve_env_reference(source.get(key), environ)
+            if value not in (None, ""):
+                return value
+    for env_name in env_names:
+        if environ.get(env_name):
+            return environ[env_name]
+    return None

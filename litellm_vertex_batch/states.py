@@ -1,0 +1,145 @@
+"""Vertex job state -> OpenAI batch status, and the OpenAI batch object built from stored records.
+
+Pure: takes the batch record (what the plugin stored at create time), the Vertex job resource and the
+finalization result (both may be absent), returns plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Mapping
+
+log = logging.getLogger("litellm_vertex_batch")
+
+VERTEX_TO_OPENAI: Mapping[str, str] = {
+    "JOB_STATE_QUEUED": "validating",
+    "JOB_STATE_PENDING": "validating",
+    "JOB_STATE_RUNNING": "in_progress",
+    "JOB_STATE_UPDATING": "in_progress",
+    "JOB_STATE_PAUSED": "in_progress",
+    "JOB_STATE_SUCCEEDED": "completed",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "completed",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLING": "cancelling",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_EXPIRED": "expired",
+}
+#: Vertex states after which no row will run: the output is rewritten once the job is in one of these.
+TERMINAL_STATES = frozenset(
+    {"JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
+     "JOB_STATE_EXPIRED"}
+)
+#: What an unknown or unspecified state shows: not final, so clients keep polling and nothing is charged.
+UNKNOWN_STATE_STATUS = "in_progress"
+#: Vertex keeps a job queued up to 72 h before it expires it.
+EXPIRY_SECONDS = 72 * 3600
+#: Error-file code for requests that never ran, by the job's terminal state.
+NOT_RUN_CODES: Mapping[str, str] = {
+    "JOB_STATE_CANCELLED": "batch_cancelled",
+    "JOB_STATE_EXPIRED": "batch_expired",
+    "JOB_STATE_FAILED": "batch_failed",
+}
+
+
+def openai_status(vertex_state: str | None) -> str:
+    """The OpenAI status for a Vertex state; unknown states log once per call and stay non-final."""
+    status = VERTEX_TO_OPENAI.get(vertex_state or "")
+    if status is None:
+        log.warning("litellm_vertex_batch: unknown Vertex job state %r, reported as %r", vertex_state,
+                    UNKNOWN_STATE_STATUS)
+        return UNKNOWN_STATE_STATUS
+    return status
+
+
+def not_run_code(vertex_state: str) -> str:
+    return NOT_RUN_CODES.get(vertex_state, "batch_incomplete")
+
+
+def rfc3339_to_unix(value: object) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def _count(stats: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(stats.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def batch_object(record: Mapping[str, Any], job: Mapping[str, Any] | None,
+                 result: Mapping[str, Any] | None, finalizing_since: int | None = None) -> dict[str, Any]:
+    """The OpenAI batch object for a stored batch.
+
+    ``finalizing_since`` is set while some replica is rewriting the output of a finished job.
+    """
+    job = job or {}
+    state = job.get("state") or "JOB_STATE_PENDING"
+    created_at = int(record["created_at"])
+    end_time = rfc3339_to_unix(job.get("endTime"))
+    obj: dict[str, Any] = {
+        "id": record["id"],
+        "object": "batch",
+        "endpoint": record["endpoint"],
+        "model": record.get("model"),
+        "input_file_id": record["input_file_id"],
+        "completion_window": record.get("completion_window", "24h"),
+        "status": openai_status(state),
+        "output_file_id": None,
+        "error_file_id": None,
+        "errors": None,
+        "created_at": created_at,
+        "in_progress_at": rfc3339_to_unix(job.get("startTime")),
+        "expires_at": created_at + EXPIRY_SECONDS,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": record.get("cancelling_at"),
+        "cancelled_at": None,
+        "request_counts": _running_counts(record, job),
+        "metadata": record.get("metadata"),
+        "usage": None,
+    }
+    if record.get("create_error"):
+        obj.update(status="failed", failed_at=record.get("failed_at", created_at),
+                   errors=_errors_list(record["create_error"]))
+        return obj
+    if state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED") and obj["cancelling_at"] is None:
+        obj["cancelling_at"] = rfc3339_to_unix(job.get("updateTime"))
+    if job.get("error") and state in TERMINAL_STATES - {"JOB_STATE_SUCCEEDED"}:
+        obj["errors"] = _errors_list(job["error"])
+    if state not in TERMINAL_STATES:
+        return obj
+    if result is None:
+        obj["status"] = "finalizing"
+        obj["finalizing_at"] = finalizing_since or end_time
+        return obj
+    obj["finalizing_at"] = result.get("finalizing_at") or end_time
+    obj["output_file_id"] = result.get("output_file_id")
+    obj["error_file_id"] = result.get("error_file_id")
+    obj["request_counts"] = dict(result["request_counts"])
+    obj["usage"] = result.get("usage")
+    done_at = end_time or result.get("finalized_at")
+    stamp_field = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+                   "expired": "expired_at"}[obj["status"]]
+    obj[stamp_field] = done_at
+    return obj
+
+
+def _running_counts(record: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, int]:
+    stats = job.get("completionStats") or {}
+    return {"total": int(record.get("total", 0)), "completed": _count(stats, "successfulCount"),
+            "failed": _count(stats, "failedCount")}
+
+
+def _errors_list(error: Mapping[str, Any]) -> dict[str, Any]:
+    code = error.get("status") or error.get("code")
+    return {"object": "list",
+            "data": [{"code": str(code) if code is not None else "vertex_error",
+                      "message": str(error.get("message", "")), "param": None, "line": None}]}

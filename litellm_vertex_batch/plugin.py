@@ -130,9 +130,10 @@ class VertexBatchFiles:
         from litellm.types.llms.openai import OpenAIFileObject
 
         store = self._files(kwargs)
-        after = kwargs.get("after")
+        query = _query(kwargs)
+        after = kwargs.get("after") or query.get("after")
         after_token = ids.parse_file_id(after) if after else None
-        limit = int(kwargs.get("limit") or 10000)
+        limit = _int(kwargs.get("limit") or query.get("limit"), 10000)
         found = await asyncio.to_thread(store.list, after_token, limit, purpose)
         return [OpenAIFileObject(**item) for item in found]
 
@@ -184,6 +185,21 @@ class VertexBatchFiles:
         from litellm.types.utils import LiteLLMBatch
 
         return LiteLLMBatch(**await self._batches(kwargs).cancel(batch_id))
+
+
+def _query(kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """Query parameters of the proxied request; the proxy does not pass files.list's after/limit on."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    url = (kwargs.get("proxy_server_request") or {}).get("url") or ""
+    return dict(parse_qsl(urlsplit(str(url)).query))
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return max(1, int(value)) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _file_token(file_id: str) -> str:

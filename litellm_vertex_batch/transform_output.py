@@ -166,4 +166,6 @@ def usage_totals(rows: Mapping[str, int]) -> dict[str, Any]:
             "input_tokens_details": {"cached_tokens": rows["cached_tokens"]},
             "output_tokens": rows["output_tokens"],
             "output_tokens_details": {"reasoning_tokens": rows["reasoning_tokens"]},
-            "total_tokens": rows["input_tokens"] + rows["output_tokens"]}
+            "total_tokens": rows["input_tokens"] + rows["output_tokens"],
+            # LiteLLM's BatchUsage also carries the chat names; fill them rather than leave zeros
+            "prompt_tokens": rows["input_tokens"], "completion_tokens": rows["output_tokens"]}

@@ -1,0 +1,58 @@
+"""The guide's workflow, runnable anywhere: stand-ins + a stock LiteLLM proxy + the openai SDK.
+
+    .venv/bin/python -m tests.demo
+
+Starts fake-gcs-server and the Vertex emulator, starts `litellm --config proxy_config.yaml`, then runs
+the client code of the Vertex batch guide unchanged (custom-llm-provider: vertex_ai) and prints the
+OpenAI-format output file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+from openai import OpenAI
+
+from tests.stand_ins.proxy import MASTER_KEY, Proxy
+from tests.stand_ins.stack import StandIns
+
+REQUESTS = b"""\
+{"custom_id": "request-1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gemini-2.5-flash-lite", "messages": [{"role": "system", "content": "You are a helpful assistant."},{"role": "user", "content": "Hello world!"}],"max_tokens": 10}}
+{"custom_id": "request-2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gemini-2.5-flash-lite", "messages": [{"role": "system", "content": "You are an unhelpful assistant."},{"role": "user", "content": "Hello world!"}],"max_tokens": 10}}
+"""
+
+
+def run_guide(base_url: str) -> None:
+    oai_client = OpenAI(api_key=MASTER_KEY, base_url=base_url)
+    headers = {"custom-llm-provider": "vertex_ai"}
+    file_obj = oai_client.files.create(file=("batch_requests.jsonl", io.BytesIO(REQUESTS)), purpose="batch",
+                                       extra_headers=headers)
+    print(f"File uploaded with ID: {file_obj.id}")
+    batch = oai_client.batches.create(completion_window="24h", endpoint="/v1/chat/completions",
+                                      input_file_id=file_obj.id, extra_headers=headers)
+    print(f"Batch created with ID: {batch.id} (status {batch.status})")
+    while batch.status not in ("completed", "failed", "cancelled", "expired"):
+        time.sleep(0.5)
+        batch = oai_client.batches.retrieve(batch_id=batch.id, extra_headers=headers)
+        print(f"Batch status: {batch.status}  request_counts: {batch.request_counts.model_dump()}")
+    print(f"Usage: {batch.usage.model_dump() if batch.usage else None}")
+    print(f"Output file: {batch.output_file_id}  error file: {batch.error_file_id}")
+    content = oai_client.files.content(file_id=batch.output_file_id, extra_headers=headers)
+    print("--- output file (OpenAI batch output format) ---")
+    for line in content.text.strip().split("\n"):
+        print(json.dumps(json.loads(line), indent=None))
+
+
+def main() -> None:
+    print("Starting fake-gcs-server and the Vertex AI emulator ...", flush=True)
+    with StandIns() as stand_ins:
+        print("Starting a stock LiteLLM proxy with proxy_config.yaml ...", flush=True)
+        with Proxy(stand_ins.env) as proxy:
+            print(f"Proxy ready at {proxy.url}\n", flush=True)
+            run_guide(proxy.url)
+
+
+if __name__ == "__main__":
+    main()

@@ -65,10 +65,10 @@ def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
         exc = litellm.Timeout(**kwargs)
         exc.status_code = code
         return exc
-    if code == 409 or 400 < code < 500:
-        return _with_status(litellm.BadRequestError(**kwargs), code)
     if code == 429:
         return litellm.RateLimitError(**kwargs)
+    if 400 < code < 500:
+        return _with_status(litellm.BadRequestError(**kwargs), code)
     if code == 503:
         return litellm.ServiceUnavailableError(**kwargs)
     return _with_status(litellm.InternalServerError(**kwargs), code)

@@ -100,7 +100,7 @@ class TypeTracker:
     def conflicts(self, row: Any, line_no: int) -> list[str]:
         found: list[str] = []
         self._observe(row, "", line_no, found)
-        return found[:3]
+        return list(dict.fromkeys(found))[:3]
 
     def _observe(self, value: Any, path: str, line_no: int, found: list[str]) -> None:
         kind = _kind(value)

@@ -7,6 +7,7 @@ finalization result (both may be absent), returns plain dicts.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -59,8 +60,9 @@ def not_run_code(vertex_state: str) -> str:
 def rfc3339_to_unix(value: object) -> int | None:
     if not isinstance(value, str) or not value:
         return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))  # Python < 3.11: 6 digits at most
     try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        return int(datetime.fromisoformat(text).timestamp())
     except ValueError:
         return None
 

@@ -37,10 +37,13 @@ def carried_custom_id(custom_id: str) -> str:
 
 
 def _optional_params(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    from litellm.types.utils import all_litellm_params
     from litellm.utils import get_optional_params
 
     named = inspect.signature(get_optional_params).parameters
-    params = {k: v for k, v in body.items() if k not in ("model", "messages") and v is not None}
+    # LiteLLM's own params (metadata, ...) never reach the provider online either
+    skip = {"model", "messages", *all_litellm_params}
+    params = {k: v for k, v in body.items() if k not in skip and v is not None}
     explicit = {k: v for k, v in params.items() if k in named}
     extra = {k: v for k, v in params.items() if k not in named}
     return dict(get_optional_params(model=model, custom_llm_provider="vertex_ai", **explicit, **extra))
@@ -108,9 +111,9 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
                 raw, first = raw.removeprefix(b"\xef\xbb\xbf"), False
             if raw.strip():
                 yield line_no, raw.rstrip(b"\r")
+    if first:
+        pending = pending.removeprefix(b"\xef\xbb\xbf")
     if pending.strip():
-        if first:
-            pending = pending.removeprefix(b"\xef\xbb\xbf")
         yield line_no + 1, pending.rstrip(b"\r")
 
 

@@ -168,7 +168,12 @@ class VertexBatchFiles:
     async def aretrieve_batch(self, batch_id: str, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        return LiteLLMBatch(**await self._batches(kwargs).retrieve(batch_id))
+        batch = LiteLLMBatch(**await self._batches(kwargs).retrieve(batch_id))
+        logging_obj = _prepared_logging(kwargs, batch.model)
+        if logging_obj is not None and batch.status in FINAL_STATUSES:
+            # LiteLLM's own batch pricing cannot read this provider's output; keep it from trying
+            logging_obj.litellm_params.setdefault("litellm_metadata", {})["batch_ignore_default_logging"] = True
+        return batch
 
     @_translated
     async def alist_batches(self, after: str | None = None, limit: int | None = None, **kwargs: Any) -> Any:
@@ -185,6 +190,23 @@ class VertexBatchFiles:
         from litellm.types.utils import LiteLLMBatch
 
         return LiteLLMBatch(**await self._batches(kwargs).cancel(batch_id))
+
+
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
+
+
+def _prepared_logging(kwargs: Mapping[str, Any], model: str | None) -> Any:
+    """The call's LiteLLM logging object, given what built-in providers give it (provider, model, params)."""
+    logging_obj = kwargs.get("litellm_logging_obj")
+    if logging_obj is None or not hasattr(logging_obj, "update_from_kwargs"):
+        return None
+    logging_obj.update_from_kwargs(
+        kwargs=dict(kwargs), model=model, user=None, optional_params={},
+        litellm_params={"litellm_call_id": kwargs.get("litellm_call_id"),
+                        "proxy_server_request": kwargs.get("proxy_server_request"),
+                        "model_info": kwargs.get("model_info"), "preset_cache_key": None, "stream_response": {}},
+        custom_llm_provider=kwargs.get("custom_llm_provider") or PROVIDER)
+    return logging_obj
 
 
 def _query(kwargs: Mapping[str, Any]) -> dict[str, str]:

@@ -60,11 +60,17 @@ class BatchService:
         }
         name = layout.batch_record(self.s, token)
         await self._run(lambda: self.bucket.write_json(name, record, only_if_absent=True))
+        job_input = layout.batch_input(self.s, token)
+        try:
+            await self._run(self.bucket.copy, layout.vertex_input(self.s, input_token), job_input)
+        except BaseException:
+            await self._run(self.bucket.delete, name)
+            raise
         job_spec = {
             "displayName": f"litellm-{record['id']}",
             "model": f"publishers/google/models/{model}",
             "inputConfig": {"instancesFormat": "jsonl",
-                            "gcsSource": {"uris": [self.bucket.uri(layout.vertex_input(self.s, input_token))]}},
+                            "gcsSource": {"uris": [self.bucket.uri(job_input)]}},
             "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {
                 "outputUriPrefix": self.bucket.uri(layout.vertex_output_prefix(self.s, token).rstrip("/"))}},
             "labels": {BATCH_LABEL: token},
@@ -73,6 +79,7 @@ class BatchService:
             job = await self.vertex.create_job(job_spec, token)
         except UpstreamError:
             await self._run(self.bucket.delete, name)  # refused by Google: no batch is left behind
+            await self._run(self.bucket.delete, job_input)
             raise
         record["job_name"] = job["name"]
         await self._run(lambda: self.bucket.write_json(name, record))

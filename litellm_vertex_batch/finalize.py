@@ -135,7 +135,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
 
 def _expected_custom_ids(bucket: Bucket, record: Mapping[str, Any]) -> set[str]:
     ids_: set[str] = set()
-    with bucket.open_read(layout.vertex_input(bucket.settings, record["input_token"])) as handle:
+    with bucket.open_read(layout.batch_input(bucket.settings, record["token"])) as handle:
         for row in _jsonl_rows(handle):
             custom_id = row_custom_id(row)
             if custom_id is not None:
@@ -151,7 +151,7 @@ def _match_by_request(bucket: Bucket, record: Mapping[str, Any], pending: set[st
     a result; a row whose request matches nothing unanswered is logged and left out (never misattributed).
     """
     by_request: dict[str, list[str]] = {}
-    with bucket.open_read(layout.vertex_input(bucket.settings, record["input_token"])) as handle:
+    with bucket.open_read(layout.batch_input(bucket.settings, record["token"])) as handle:
         for row in _jsonl_rows(handle):
             custom_id = row_custom_id(row)
             if custom_id in pending:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator, Iterator
 
-from .errors import TransientError, UpstreamError
+from .errors import NotFound, TransientError, UpstreamError
 from .settings import Settings
 
 CHUNK = 1024 * 1024
@@ -73,8 +73,8 @@ class Bucket:
 
         try:
             return fn(*args, **kwargs)
-        except gexc.NotFound:
-            raise
+        except gexc.NotFound as exc:
+            raise NotFound(f"Cloud Storage object not found: {getattr(exc, 'message', exc)}") from exc
         except UpstreamError:
             raise
         except Exception as exc:
@@ -148,6 +148,10 @@ class Bucket:
         except Exception as exc:
             raise _translate(exc) from exc
         return True
+
+    def copy(self, source: str, destination: str) -> None:
+        """Server-side copy (no bytes pass through the proxy)."""
+        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination)
 
     def open_read(self, name: str) -> IO[bytes]:
         return self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK)

@@ -14,6 +14,17 @@ import logging
 from typing import Any, Callable
 
 log = logging.getLogger("litellm_vertex_batch")
+
+
+def _log_to_stderr() -> None:
+    """The proxy configures no handler for third-party loggers: give ours one so its lines reach the proxy log."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s - litellm-vertex-batch:%(levelname)s: %(message)s",
+                                               "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afile_content",
             "acreate_batch", "aretrieve_batch", "alist_batches", "acancel_batch")
 _ORIGINAL = "__litellm_vertex_batch_original__"
@@ -65,6 +76,7 @@ def install(handlers: Any, provider: str) -> bool:
     import litellm
     from litellm.utils import client
 
+    _log_to_stderr()
     missing = missing_internals()
     if missing:
         log.error("litellm-vertex-batch is NOT active: LiteLLM %s lacks %s. Install a LiteLLM version this "

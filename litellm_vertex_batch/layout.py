@@ -3,6 +3,7 @@
     files/<token>                  a file as the user sees it (input as uploaded, or batch output);
                                    its metadata holds purpose, filename, model, endpoint, line count
     vertex-input/<token>.jsonl     the Vertex rows of an input file
+    batch-input/<token>.jsonl      the batch's own copy of its Vertex rows (the input file may be deleted)
     batches/<token>.json           a batch record: what was asked at create time and the Vertex job
     vertex-output/<token>/         where Vertex writes the job's predictions
     batch-results/<token>.json     written once, when the output has been rewritten
@@ -24,6 +25,10 @@ def files_prefix(s: Settings) -> str:
 
 def vertex_input(s: Settings, token: str) -> str:
     return f"{s.prefix}vertex-input/{token}.jsonl"
+
+
+def batch_input(s: Settings, token: str) -> str:
+    return f"{s.prefix}batch-input/{token}.jsonl"
 
 
 def batch_record(s: Settings, token: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from . import credentials
-from .errors import NotFound, TransientError, UpstreamError
+from .errors import TransientError, UpstreamError
 from .retry import DEFAULT_POLICY, RetryPolicy, is_retryable, retry_async
 from .settings import Settings
 
@@ -87,8 +87,6 @@ def _raise_for_status(response: httpx.Response) -> None:
     except ValueError:
         pass
     status = response.status_code
-    if status == 404:
-        raise NotFound(message)
     if status in (429, 500, 502, 503, 504):
         raise TransientError(message, status)
     raise UpstreamError(message, status)

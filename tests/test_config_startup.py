@@ -114,7 +114,7 @@ def test_files_settings_take_precedence_over_the_environment(stand_ins, proxy_wi
     assert len(jobs) == 1
     assert jobs[0]["name"].startswith(f"projects/{ALT_PROJECT}/locations/{LOCATION}/")
     assert jobs[0]["inputConfig"]["gcsSource"]["uris"] == [
-        f"gs://{OTHER_BUCKET}/{ALT_PREFIX}vertex-input/{token}.jsonl"]
+        f"gs://{OTHER_BUCKET}/{ALT_PREFIX}batch-input/{batch_token}.jsonl"]
     assert other.blob(f"{ALT_PREFIX}batches/{batch_token}.json").exists()
 
     done = wait_done(client, batch.id)

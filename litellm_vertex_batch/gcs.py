@@ -33,17 +33,15 @@ def _client(settings: Settings) -> Any:
     key = (settings.project, settings.gcs_endpoint, json.dumps(settings.gcs_credentials, sort_keys=True, default=str))
     with _lock:
         if key not in _clients:
-            if settings.gcs_endpoint:
-                from google.auth.credentials import AnonymousCredentials
+            from google.auth.credentials import AnonymousCredentials
 
-                _clients[key] = storage.Client(project=settings.project, credentials=AnonymousCredentials(),
-                                               client_options={"api_endpoint": settings.gcs_endpoint},
-                                               use_auth_w_custom_endpoint=False)
-            else:
-                from . import credentials
+            from . import credentials
 
-                _clients[key] = storage.Client(project=settings.project,
-                                               credentials=credentials.load(settings.gcs_credentials))
+            anonymous = bool(settings.gcs_endpoint) and not settings.gcs_credentials  # an emulator, no credentials
+            creds = AnonymousCredentials() if anonymous else credentials.load(settings.gcs_credentials)
+            options = {"api_endpoint": settings.gcs_endpoint} if settings.gcs_endpoint else None
+            _clients[key] = storage.Client(project=settings.project, credentials=creds, client_options=options,
+                                           use_auth_w_custom_endpoint=not anonymous)
         return _clients[key]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import ids, layout, states
 from .errors import InvalidRequest, NotFound, UpstreamError
@@ -37,7 +37,8 @@ class BatchService:
 
     async def create(self, input_file_id: str, endpoint: str, completion_window: str,
                      metadata: Mapping[str, str] | None, model: str | None,
-                     creator: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     creator: Mapping[str, Any] | None = None,
+                     price_overrides: Callable[[str], Mapping[str, Any]] | None = None) -> dict[str, Any]:
         input_token = ids.parse_file_id(input_file_id)
         info = None if input_token is None else await self._run(
             self.bucket.info, layout.file_object(self.s, input_token))
@@ -57,6 +58,7 @@ class BatchService:
             "model": model, "created_at": int(time.time()), "total": int(info.metadata.get("lines") or 0),
             "project": self.s.project, "location": self.s.location, "job_name": None,
             "creator": dict(creator or {}), "cancelling_at": None,
+            "price_overrides": dict(price_overrides(model)) if price_overrides else {},
         }
         name = layout.batch_record(self.s, token)
         await self._run(lambda: self.bucket.write_json(name, record, only_if_absent=True))
@@ -105,17 +107,20 @@ class BatchService:
         return job
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
+        return (await self.retrieve_with_result(batch_id, finalize_now))[0]
+
+    async def retrieve_with_result(self, batch_id: str, finalize_now: bool = True
+                                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """(batch object, batch record, result record or None while the job runs or is finalizing)."""
         record = await self._record(batch_id)
         job = await self._job(record)
-        if job is None:
-            return states.batch_object(record, None, None)
-        if job.get("state") not in states.TERMINAL_STATES:
-            return states.batch_object(record, job, None)
+        if job is None or job.get("state") not in states.TERMINAL_STATES:
+            return states.batch_object(record, job, None), record, None
         result = await self._result(record["token"])
         if result is None and finalize_now:
             result = await self._finalize(record, job)
         finalizing_since = None if result else int(time.time())
-        return states.batch_object(record, job, result, finalizing_since)
+        return states.batch_object(record, job, result, finalizing_since), record, result
 
     async def _result(self, token: str) -> dict[str, Any] | None:
         found = await self._run(self.bucket.read_json, layout.batch_result(self.s, token))
@@ -125,7 +130,7 @@ class BatchService:
         token = record["token"]
         task = _running.get(token)
         if task is None:
-            if not await self._claim(token):
+            if not await self._run(self.bucket.claim, layout.finalize_lock(self.s, token), FINALIZE_LEASE_SECONDS):
                 return None
             task = asyncio.create_task(self._finalize_claimed(record, job))
             _running[token] = task
@@ -134,20 +139,6 @@ class BatchService:
             return await asyncio.wait_for(asyncio.shield(task), INLINE_FINALIZE_SECONDS)
         except asyncio.TimeoutError:
             return None
-
-    async def _claim(self, token: str) -> bool:
-        lock = layout.finalize_lock(self.s, token)
-        claim = {"claimed_at": time.time()}
-        if await self._run(lambda: self.bucket.write_json(lock, claim, only_if_absent=True)):
-            return True
-        found = await self._run(self.bucket.read_json, lock)
-        if found is None:
-            return await self._run(lambda: self.bucket.write_json(lock, claim, only_if_absent=True))
-        held, generation = found
-        if time.time() - float(held.get("claimed_at", 0)) < FINALIZE_LEASE_SECONDS:
-            return False
-        log.warning("litellm_vertex_batch: taking over a stale finalization of %s", ids.batch_id(token))
-        return await self._run(lambda: self.bucket.write_json(lock, claim, if_generation=generation))
 
     async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         token = record["token"]

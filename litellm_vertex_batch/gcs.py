@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator, Iterator
 
 from .errors import NotFound, TransientError, UpstreamError
 from .settings import Settings
+
+log = logging.getLogger("litellm_vertex_batch")
 
 CHUNK = 1024 * 1024
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -102,6 +106,21 @@ class Bucket:
         except Exception as exc:
             raise _translate(exc) from exc
         return True
+
+    def claim(self, name: str, lease_seconds: float) -> bool:
+        """Take the lease object ``name``: True if it was free, or held longer than ``lease_seconds`` ago."""
+        now = time.time()
+        if self.write_json(name, {"claimed_at": now}, only_if_absent=True):
+            return True
+        found = self.read_json(name)
+        if found is None:
+            return self.write_json(name, {"claimed_at": now}, only_if_absent=True)
+        held, generation = found
+        if now - float(held.get("claimed_at", 0)) < lease_seconds:
+            return False
+        log.warning("litellm_vertex_batch: taking over %s, held since %s (its holder stopped)", name,
+                    held.get("claimed_at"))
+        return self.write_json(name, {"claimed_at": now}, if_generation=generation)
 
     def read_json(self, name: str) -> tuple[Any, int] | None:
         """(record, generation), or None when it does not exist."""

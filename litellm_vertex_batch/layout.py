@@ -8,6 +8,8 @@
     vertex-output/<token>/         where Vertex writes the job's predictions
     batch-results/<token>.json     written once, when the output has been rewritten
     locks/<token>.finalize         claim of the replica rewriting the output
+    locks/<token>.charge           claim of the replica logging the batch's cost
+    charges/<token>.json           written once the cost has been logged
 """
 
 from __future__ import annotations
@@ -53,3 +55,11 @@ def finalize_lock(s: Settings, token: str) -> str:
 
 def token_from_name(name: str, prefix: str, suffix: str = "") -> str:
     return name[len(prefix):len(name) - len(suffix) if suffix else None]
+
+
+def charge_lock(s: Settings, token: str) -> str:
+    return f"{s.prefix}locks/{token}.charge"
+
+
+def charge_record(s: Settings, token: str) -> str:
+    return f"{s.prefix}charges/{token}.json"

@@ -14,7 +14,8 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 import httpx
 
-from . import ids, layout, settings as settings_mod
+from . import ids, layout, settings as settings_mod, spend
+from .pricing import price_overrides
 from .batches import BatchService
 from .errors import NotFound, VertexBatchError, to_litellm_error
 from .files import FileStore
@@ -46,18 +47,6 @@ def files_settings_entry(provider: str = PROVIDER) -> Mapping[str, Any]:
         if isinstance(entry, dict) and entry.get("custom_llm_provider") == provider:
             return entry
     return {}
-
-
-def _creator(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Who made the call, from the metadata the proxy attaches (key hash, team, user)."""
-    found: dict[str, Any] = {}
-    for bag in (kwargs.get("litellm_metadata"), kwargs.get("metadata")):
-        if isinstance(bag, dict):
-            for key in ("user_api_key_hash", "user_api_key_team_id", "user_api_key_user_id",
-                        "user_api_key_end_user_id", "user_api_key_alias", "tags"):
-                if bag.get(key) is not None and key not in found:
-                    found[key] = bag[key]
-    return found
 
 
 def _user_metadata(metadata: Any) -> dict[str, str] | None:
@@ -161,17 +150,24 @@ class VertexBatchFiles:
 
         service = self._batches(kwargs)
         created = await service.create(input_file_id, endpoint, completion_window, _user_metadata(metadata),
-                                       _deployment_model(kwargs), _creator(kwargs))
+                                       _deployment_model(kwargs), spend.creator_metadata(kwargs),
+                                       lambda model: price_overrides(kwargs, model))
         return LiteLLMBatch(**created)
 
     @_translated
     async def aretrieve_batch(self, batch_id: str, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        batch = LiteLLMBatch(**await self._batches(kwargs).retrieve(batch_id))
+        service = self._batches(kwargs)
+        found, record, result = await service.retrieve_with_result(batch_id)
+        batch = LiteLLMBatch(**found)
         logging_obj = _prepared_logging(kwargs, batch.model)
-        if logging_obj is not None and batch.status in FINAL_STATUSES:
-            # LiteLLM's own batch pricing cannot read this provider's output; keep it from trying
+        if logging_obj is None or result is None:
+            return batch
+        charged = await spend.charge_once(service.bucket, record, result, batch, logging_obj, kwargs)
+        if not charged:
+            # already charged (or being charged elsewhere); LiteLLM's own batch pricing, which cannot
+            # read this provider's output, must not log it again
             logging_obj.litellm_params.setdefault("litellm_metadata", {})["batch_ignore_default_logging"] = True
         return batch
 
@@ -190,9 +186,6 @@ class VertexBatchFiles:
         from litellm.types.utils import LiteLLMBatch
 
         return LiteLLMBatch(**await self._batches(kwargs).cancel(batch_id))
-
-
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
 def _prepared_logging(kwargs: Mapping[str, Any], model: str | None) -> Any:

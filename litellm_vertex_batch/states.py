@@ -43,6 +43,14 @@ NOT_RUN_CODES: Mapping[str, str] = {
 }
 
 
+#: Batch metadata key that shows clients what the batch cost, in USD.
+COST_METADATA_KEY = "litellm_batch_cost_usd"
+
+
+def format_cost(cost: float) -> str:
+    return repr(round(cost, 12))
+
+
 def openai_status(vertex_state: str | None) -> str:
     """The OpenAI status for a Vertex state; unknown states log once per call and stay non-final."""
     status = VERTEX_TO_OPENAI.get(vertex_state or "")
@@ -127,6 +135,8 @@ def batch_object(record: Mapping[str, Any], job: Mapping[str, Any] | None,
     obj["error_file_id"] = result.get("error_file_id")
     obj["request_counts"] = dict(result["request_counts"])
     obj["usage"] = result.get("usage")
+    if result.get("cost") is not None:  # what the batch cost, readable without database access
+        obj["metadata"] = {**(obj["metadata"] or {}), COST_METADATA_KEY: format_cost(float(result["cost"]))}
     done_at = end_time or result.get("finalized_at")
     stamp_field = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
                    "expired": "expired_at"}[obj["status"]]

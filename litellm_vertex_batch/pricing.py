@@ -1,0 +1,167 @@
+"""Batch price of one Vertex output row, from the row's own usageMetadata. Pure; no I/O.
+
+Rates come from LiteLLM's model price map entry (plus operator overrides): a ``*_batches`` key when the map
+has one, else half the online rate (Vertex's batch discount). Cached prompt tokens are billed at the
+implicit-cache rate, which takes precedence over the batch discount (the discounts do not stack). The
+``_above_<N>k_tokens`` tier is chosen per row by that row's prompt size. Failed rows cost nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+BATCH_DISCOUNT = 0.5
+_TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens(?:_batches)?$")
+#: Operator-overridable price keys (model_info / litellm_params in model_list).
+PRICE_KEY_PATTERN = re.compile(r"^(input|output|cache_read_input)_(cost_per_token|token_cost|cost_per_reasoning_token)")
+
+
+@dataclass(frozen=True)
+class RowTokens:
+    """Token counts of one Vertex output row (Gemini usageMetadata)."""
+
+    prompt: int = 0
+    tool_use_prompt: int = 0
+    cached: int = 0
+    candidates: int = 0
+    thoughts: int = 0
+
+    @classmethod
+    def from_usage_metadata(cls, usage: Mapping[str, Any] | None) -> "RowTokens":
+        usage = usage or {}
+
+        def count(key: str) -> int:
+            try:
+                return int(usage.get(key) or 0)
+            except (TypeError, ValueError):
+                return 0
+
+        return cls(prompt=count("promptTokenCount"), tool_use_prompt=count("toolUsePromptTokenCount"),
+                   cached=count("cachedContentTokenCount"), candidates=count("candidatesTokenCount"),
+                   thoughts=count("thoughtsTokenCount"))
+
+    @property
+    def input_tokens(self) -> int:
+        return self.prompt + self.tool_use_prompt
+
+    @property
+    def output_tokens(self) -> int:
+        return self.candidates + self.thoughts
+
+
+@dataclass(frozen=True)
+class RowCost:
+    prompt_cost: float
+    completion_cost: float
+
+    @property
+    def total(self) -> float:
+        return self.prompt_cost + self.completion_cost
+
+
+def _tier_suffix(info: Mapping[str, Any], prompt_tokens: int) -> str:
+    """``_above_200k_tokens`` when the row's prompt exceeds a tier the map prices, else ``""``."""
+    tiers = sorted({int(m.group(1)) for key in info if (m := _TIER_KEY.match(key))}, reverse=True)
+    for thousands in tiers:
+        if prompt_tokens > thousands * 1000:
+            return f"_above_{thousands}k_tokens"
+    return ""
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def batch_rate(info: Mapping[str, Any], key: str) -> float | None:
+    """The batch rate for ``key``: its ``_batches`` variant, else half the online rate, else None."""
+    explicit = _number(info.get(f"{key}_batches"))
+    if explicit is not None:
+        return explicit
+    online = _number(info.get(key))
+    return None if online is None else online * BATCH_DISCOUNT
+
+
+def _rate(info: Mapping[str, Any], base: str, tier: str) -> float:
+    for key in ((base + tier, base) if tier else (base,)):
+        rate = batch_rate(info, key)
+        if rate is not None:
+            return rate
+    return 0.0
+
+
+def _cache_rate(info: Mapping[str, Any], tier: str, input_rate: float) -> float:
+    """Implicit-cache rate: a batch cache key if the map has one, else the online cache rate (no 50% on top)."""
+    for key in ((f"cache_read_input_token_cost{tier}", "cache_read_input_token_cost") if tier
+                else ("cache_read_input_token_cost",)):
+        for candidate in (f"{key}_batches", key):
+            rate = _number(info.get(candidate))
+            if rate is not None:
+                return rate
+    return input_rate
+
+
+def row_cost(tokens: RowTokens, info: Mapping[str, Any]) -> RowCost:
+    """Batch cost of one successful row priced with ``info`` (a price map entry, overrides applied)."""
+    tier = _tier_suffix(info, tokens.input_tokens)
+    input_rate = _rate(info, "input_cost_per_token", tier)
+    cached = min(tokens.cached, tokens.input_tokens)
+    prompt_cost = (tokens.input_tokens - cached) * input_rate + cached * _cache_rate(info, tier, input_rate)
+    output_rate = _rate(info, "output_cost_per_token", tier)
+    reasoning_rate = batch_rate(info, "output_cost_per_reasoning_token") if not tier else None
+    completion_cost = tokens.candidates * output_rate + tokens.thoughts * (
+        reasoning_rate if reasoning_rate is not None else output_rate)
+    return RowCost(prompt_cost=prompt_cost, completion_cost=completion_cost)
+
+
+def price_info(model: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The price map entry for a Vertex Gemini model, with the operator's price keys laid over it."""
+    import litellm
+
+    info: dict[str, Any] = {}
+    for name in (f"vertex_ai/{model}", model):
+        entry = litellm.model_cost.get(name)
+        if isinstance(entry, dict):
+            info = dict(entry)
+            break
+    for key, value in (overrides or {}).items():
+        if PRICE_KEY_PATTERN.match(key) and _number(value) is not None:
+            info[key] = float(value)
+    return info
+
+
+def price_overrides(call_kwargs: Mapping[str, Any], model: str) -> dict[str, float]:
+    """Operator price keys for ``model``: from the matching model_list deployment, then the call itself."""
+    found: dict[str, float] = {}
+    for deployment in _deployments_for(model):
+        for source in (deployment.get("model_info"), deployment.get("litellm_params")):
+            found.update(_price_keys(source))
+    for source in (call_kwargs.get("model_info"), call_kwargs):
+        found.update(_price_keys(source))
+    return found
+
+
+def _price_keys(source: Any) -> dict[str, float]:
+    if not isinstance(source, Mapping):
+        return {}
+    return {k: float(v) for k, v in source.items()
+            if isinstance(k, str) and PRICE_KEY_PATTERN.match(k) and _number(v) is not None}
+
+
+def _deployments_for(model: str) -> list[Mapping[str, Any]]:
+    """model_list entries that serve ``model`` through this plugin (by litellm model or model_name)."""
+    try:
+        from litellm.proxy.proxy_server import llm_router
+    except Exception:
+        return []
+    if llm_router is None:
+        return []
+    wanted = {f"vertex_batch/{model}", f"vertex_ai/{model}"}
+    found = []
+    for deployment in llm_router.model_list:
+        litellm_model = str((deployment.get("litellm_params") or {}).get("model") or "")
+        if litellm_model in wanted or (deployment.get("model_name") == model
+                                       and litellm_model.startswith(("vertex_batch/", "vertex_ai/"))):
+            found.append(deployment)
+    return found

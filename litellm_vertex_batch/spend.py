@@ -63,7 +63,8 @@ async def charge_once(bucket: Bucket, record: Mapping[str, Any], result: Mapping
     try:
         _attribute_to_creator(logging_obj, record, kwargs)
         await logging_obj.async_success_handler(
-            result=batch, batch_cost=float(result.get("cost", 0.0)), batch_usage=_usage(result),
+            result=batch.model_copy(deep=True),  # LiteLLM swaps in chat-style usage; the client keeps the batch's
+            batch_cost=float(result.get("cost", 0.0)), batch_usage=_usage(result),
             batch_models=[record.get("model")], batch_prompt_cost=float(result.get("prompt_cost", 0.0)),
             batch_completion_cost=float(result.get("completion_cost", 0.0)),
             batch_successful_requests=result["request_counts"].get("completed"),

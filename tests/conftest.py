@@ -3,7 +3,12 @@ started once per test session, not once per test."""
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network here: use LiteLLM's bundled price map
+
 import io
+import math
 import json
 import time
 from pathlib import Path
@@ -32,29 +37,64 @@ def proxy(stand_ins: StandIns) -> Iterator[Proxy]:
         yield running
 
 
+#: A model the price map does not know, priced only by the operator's override in the replica config.
+OVERRIDE_MODEL = "gemini-2.0-flash-lite-001"
+OVERRIDE_PRICES = {"input_cost_per_token_batches": 3e-07, "output_cost_per_token_batches": 7e-07}
+
+
 @pytest.fixture(scope="session")
 def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repo's proxy_config.yaml plus a deployment with its own project, location and bucket."""
+    """The repo's proxy_config.yaml plus: a deployment with its own project, location and bucket, a
+    deployment with operator price overrides, a spy callback recording every logging event, and test
+    tenants (custom_auth) so spend attribution and tenancy can be checked without a database."""
     config = yaml.safe_load((REPO_ROOT / "proxy_config.yaml").read_text())
     config["model_list"].append({"model_name": "team-b-flash", "litellm_params": {
         "model": "vertex_batch/gemini-2.5-flash", "vertex_project": "team-b-project",
         "vertex_location": "europe-west4", "gcs_bucket_name": OTHER_BUCKET}})
+    config["model_list"].append({"model_name": OVERRIDE_MODEL, "litellm_params": {
+        "model": f"vertex_batch/{OVERRIDE_MODEL}"}, "model_info": dict(OVERRIDE_PRICES)})
+    config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
+    config["general_settings"]["custom_auth"] = "tests.stand_ins.custom_auth.user_api_key_auth"
     path = tmp_path_factory.mktemp("config") / "proxy_config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 @pytest.fixture(scope="session")
-def proxy_b(stand_ins: StandIns, replica_config: Path) -> Iterator[Proxy]:
-    """A second replica sharing the bucket (and serving one more deployment)."""
-    with Proxy(stand_ins.env, config=replica_config) as running:
+def spy_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the spy callback of replicas B and C appends every logging event (one JSON per line)."""
+    return tmp_path_factory.mktemp("spy") / "events.jsonl"
+
+
+def _replica(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Proxy:
+    return Proxy(stand_ins.env, config=replica_config,
+                 extra_env={"SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)})
+
+
+@pytest.fixture(scope="session")
+def proxy_b(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[Proxy]:
+    """A second replica sharing the bucket (and serving the deployments of ``replica_config``)."""
+    with _replica(stand_ins, replica_config, spy_log) as running:
         yield running
 
 
-def make_client(proxy: Proxy) -> Any:
+@pytest.fixture(scope="session")
+def proxy_c(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[Proxy]:
+    """A third replica, configured as B: the pair B/C shows exactly-once accounting across replicas."""
+    with _replica(stand_ins, replica_config, spy_log) as running:
+        yield running
+
+
+def spy_events(spy_log: Path) -> list[dict[str, Any]]:
+    if not spy_log.exists():
+        return []
+    return [json.loads(line) for line in spy_log.read_text().splitlines() if line.strip()]
+
+
+def make_client(proxy: Proxy, api_key: str = MASTER_KEY) -> Any:
     from openai import OpenAI
 
-    return OpenAI(api_key=MASTER_KEY, base_url=proxy.url, max_retries=0, timeout=60)
+    return OpenAI(api_key=api_key, base_url=proxy.url, max_retries=0, timeout=60)
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +162,36 @@ def batch_record(stand_ins: StandIns, batch_id: str, bucket: str = BUCKET) -> di
 
 def job_id(stand_ins: StandIns, batch_id: str) -> str:
     return batch_record(stand_ins, batch_id)["job_name"].rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def slow_start(stand_ins) -> Iterator[None]:
+    """New jobs stay PENDING for 30 s, so no job finishes before the test holds or forces it."""
+    before = stand_ins.control("GET", "config")
+    stand_ins.configure(pending_seconds=30)
+    try:
+        yield
+    finally:
+        stand_ins.configure(**before)
+
+
+def emulator_job(stand_ins, jid: str) -> dict[str, Any]:
+    for job in stand_ins.control("GET", "jobs")["jobs"]:
+        if job["job"]["name"].rsplit("/", 1)[-1] == jid:
+            return job
+    raise AssertionError(f"emulator has no job {jid}")
+
+
+def run_held(stand_ins, jid: str, timeout: float = 20) -> dict[str, Any]:
+    """Hold the job, let it start, and wait until it is RUNNING with ``partial_fraction`` of its rows done."""
+    stand_ins.hold(jid)
+    stand_ins.control("POST", f"/jobs/{jid}/config", {"pending_seconds": 0})
+    deadline = time.monotonic() + timeout
+    while True:
+        job = emulator_job(stand_ins, jid)
+        total = job["total_rows"]
+        if job["job"]["state"] == "JOB_STATE_RUNNING" and total is not None \
+                and job["processed_rows"] == math.floor(total * job["settings"]["partial_fraction"]):
+            return job
+        assert time.monotonic() < deadline, f"job never held RUNNING: {job}"
+        time.sleep(0.05)

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import openai
 import pytest
 
-from tests.conftest import PROVIDER, chat_line, create_batch, job_id, read_jsonl, upload, wait_done
+from tests.conftest import (PROVIDER, chat_line, create_batch, emulator_job, job_id, read_jsonl, run_held,
+                            upload, wait_done)
 
 GOOGLE_FAILURE = {"code": 8, "message": "Quota exceeded for aiplatform.googleapis.com/gemini_batch_tokens "
                                         "(emulated)."}
@@ -25,24 +26,6 @@ CANCELLED_ERROR = {"code": 1, "message": "CANCELED"}
 
 
 # ---------------------------------------------------------------- helpers
-
-@pytest.fixture
-def slow_start(stand_ins) -> Iterator[None]:
-    """New jobs stay PENDING for 30 s, so no job finishes before the test holds or forces it."""
-    before = stand_ins.control("GET", "config")
-    stand_ins.configure(pending_seconds=30)
-    try:
-        yield
-    finally:
-        stand_ins.configure(**before)
-
-
-def emulator_job(stand_ins, jid: str) -> dict[str, Any]:
-    for job in stand_ins.control("GET", "jobs")["jobs"]:
-        if job["job"]["name"].rsplit("/", 1)[-1] == jid:
-            return job
-    raise AssertionError(f"emulator has no job {jid}")
-
 
 def lines_for(tag: str, n: int) -> tuple[list[dict], dict[str, str]]:
     texts = {f"{tag}-{i}": f"{tag} prompt number {i}" for i in range(n)}
@@ -53,21 +36,6 @@ def start_batch(client, stand_ins, lines: list[dict]) -> tuple[Any, str]:
     """Create a batch (its job stays PENDING under ``slow_start``); return the batch and its Vertex job id."""
     batch = create_batch(client, upload(client, lines).id)
     return batch, job_id(stand_ins, batch.id)
-
-
-def run_held(stand_ins, jid: str, timeout: float = 20) -> dict[str, Any]:
-    """Hold the job, let it start, and wait until it is RUNNING with ``partial_fraction`` of its rows done."""
-    stand_ins.hold(jid)
-    stand_ins.control("POST", f"/jobs/{jid}/config", {"pending_seconds": 0})
-    deadline = time.monotonic() + timeout
-    while True:
-        job = emulator_job(stand_ins, jid)
-        total = job["total_rows"]
-        if job["job"]["state"] == "JOB_STATE_RUNNING" and total is not None \
-                and job["processed_rows"] == math.floor(total * job["settings"]["partial_fraction"]):
-            return job
-        assert time.monotonic() < deadline, f"job never held RUNNING: {job}"
-        time.sleep(0.05)
 
 
 def retrieve(client, batch_id: str) -> Any:

@@ -1,15 +1,23 @@
 """The object proxy_config.yaml names under ``litellm_settings.callbacks``.
 
 A LiteLLM ``CustomLogger`` so the proxy loads it at start-up; loading it installs the Files/Batches
-routing. It is also where batch cost logging will hang (issue: spend tracking).
+routing. As a logger it watches the proxy's Vertex pass-through for batch prediction jobs and prices
+them when they finish (``passthrough.py``).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import hook
-from .plugin import PROVIDER, VertexBatchFiles
+from . import hook, passthrough
+from .errors import VertexBatchError
+from .plugin import PROVIDER, VertexBatchFiles, files_settings_entry
+from .settings import resolve
+
+log = logging.getLogger("litellm_vertex_batch")
 
 
 class VertexBatchCallback(CustomLogger):
@@ -21,3 +29,12 @@ class VertexBatchCallback(CustomLogger):
     def install(self) -> bool:
         self.active = hook.install(self.handlers, PROVIDER)
         return self.active
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        job = passthrough.job_from_event(kwargs)
+        if job is None:
+            return
+        try:
+            await passthrough.observe(resolve({}, files_settings_entry()), job, kwargs)
+        except VertexBatchError as err:
+            log.error("litellm_vertex_batch: could not price pass-through job %s: %s", job.get("name"), err.message)

@@ -18,7 +18,7 @@ from typing import IO, Any, Iterator, Mapping
 from . import ids, layout, states
 from .files import file_object
 from .gcs import Bucket
-from .pricing import RowTokens, price_info, row_cost
+from .pricing import CostTally, price_info
 from .transform_output import OutputConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
 
 log = logging.getLogger("litellm_vertex_batch")
@@ -86,8 +86,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     model = record.get("model") or ""
     pending = _expected_custom_ids(bucket, record)
     converter = OutputConverter(model)
-    prices = price_info(model, record.get("price_overrides"))
-    costs = {"prompt_cost": 0.0, "completion_cost": 0.0}
+    tally = CostTally(price_info(model, record.get("price_overrides")))
     output = _LazyWriter(bucket, f"{ids.batch_id(token)}_output.jsonl", model)
     errors = _LazyWriter(bucket, f"{ids.batch_id(token)}_error.jsonl", model)
     totals = dict.fromkeys(_USAGE_KEYS, 0)
@@ -101,9 +100,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
             for key in _USAGE_KEYS:
                 totals[key] += getattr(converted.usage, key)
         if converted.ok:  # failed rows are not billed
-            cost = row_cost(RowTokens.from_usage_metadata(row["response"].get("usageMetadata")), prices)
-            costs["prompt_cost"] += cost.prompt_cost
-            costs["completion_cost"] += cost.completion_cost
+            tally.add(row)
 
     try:
         with tempfile.TemporaryFile() as unmatched:
@@ -136,7 +133,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     total = int(record.get("total", 0))
     return {"token": token, "output_file_id": output_file_id, "error_file_id": error_file_id,
             "request_counts": {"total": total, **counts}, "usage": usage_totals(totals),
-            "cost": costs["prompt_cost"] + costs["completion_cost"], **costs,
+            **tally.as_dict(),
             "finalizing_at": finalizing_at, "finalized_at": int(time.time()),
             "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines}
 

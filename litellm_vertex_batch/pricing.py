@@ -115,6 +115,39 @@ def row_cost(tokens: RowTokens, info: Mapping[str, Any]) -> RowCost:
     return RowCost(prompt_cost=prompt_cost, completion_cost=completion_cost)
 
 
+class CostTally:
+    """Sums the batch price of Vertex output rows as they stream past; failed rows add nothing."""
+
+    def __init__(self, info: Mapping[str, Any]) -> None:
+        self.info = info
+        self.prompt_cost = 0.0
+        self.completion_cost = 0.0
+        self.input_tokens = self.output_tokens = self.cached_tokens = self.reasoning_tokens = 0
+        self.succeeded = self.failed = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        response = row.get("response")
+        if row.get("status") or not isinstance(response, Mapping):
+            self.failed += 1
+            return
+        tokens = RowTokens.from_usage_metadata(response.get("usageMetadata"))
+        cost = row_cost(tokens, self.info)
+        self.prompt_cost += cost.prompt_cost
+        self.completion_cost += cost.completion_cost
+        self.input_tokens += tokens.input_tokens
+        self.output_tokens += tokens.output_tokens
+        self.cached_tokens += tokens.cached
+        self.reasoning_tokens += tokens.thoughts
+        self.succeeded += 1
+
+    @property
+    def cost(self) -> float:
+        return self.prompt_cost + self.completion_cost
+
+    def as_dict(self) -> dict[str, float]:
+        return {"cost": self.cost, "prompt_cost": self.prompt_cost, "completion_cost": self.completion_cost}
+
+
 def price_info(model: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The price map entry for a Vertex Gemini model, with the operator's price keys laid over it."""
     import litellm

@@ -92,19 +92,16 @@ class Bucket:
 
     def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
                    only_if_absent: bool = False, if_generation: int | None = None) -> bool:
-        """Write a small JSON record; with ``only_if_absent``, False if it already exists."""
-        from google.api_core import exceptions as gexc
-
+        """Write a small JSON record; False when the precondition (absent / that generation) does not hold."""
         blob = self._bucket.blob(name)
         blob.metadata = metadata
-        match = 0 if only_if_absent else if_generation
         try:
-            blob.upload_from_string(json.dumps(value, ensure_ascii=False), content_type="application/json",
-                                    if_generation_match=match)
-        except gexc.PreconditionFailed:
-            return False
-        except Exception as exc:
-            raise _translate(exc) from exc
+            self._call(blob.upload_from_string, json.dumps(value, ensure_ascii=False),
+                       content_type="application/json", if_generation_match=0 if only_if_absent else if_generation)
+        except UpstreamError as err:
+            if err.status_code == 412:
+                return False
+            raise
         return True
 
     def claim(self, name: str, lease_seconds: float) -> bool:
@@ -124,27 +121,19 @@ class Bucket:
 
     def read_json(self, name: str) -> tuple[Any, int] | None:
         """(record, generation), or None when it does not exist."""
-        from google.api_core import exceptions as gexc
-
         blob = self._bucket.blob(name)
         try:
-            data = blob.download_as_bytes()
-        except gexc.NotFound:
+            data = self._call(blob.download_as_bytes)
+        except NotFound:
             return None
-        except Exception as exc:
-            raise _translate(exc) from exc
         return json.loads(data), int(blob.generation or 0)
 
     def info(self, name: str) -> ObjectInfo | None:
-        from google.api_core import exceptions as gexc
-
         blob = self._bucket.blob(name)
         try:
-            blob.reload()
-        except gexc.NotFound:
+            self._call(blob.reload)
+        except NotFound:
             return None
-        except Exception as exc:
-            raise _translate(exc) from exc
         return _object_info(blob)
 
     def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]:
@@ -156,14 +145,10 @@ class Bucket:
             raise _translate(exc) from exc
 
     def delete(self, name: str) -> bool:
-        from google.api_core import exceptions as gexc
-
         try:
-            self._bucket.blob(name).delete()
-        except gexc.NotFound:
+            self._call(self._bucket.blob(name).delete)
+        except NotFound:
             return False
-        except Exception as exc:
-            raise _translate(exc) from exc
         return True
 
     def copy(self, source: str, destination: str) -> None:

@@ -1,6 +1,6 @@
 """Retrying transient Google failures with jittered exponential backoff, bounded in total time.
 
-Only idempotent calls go through ``retry_async``/``retry_sync``; batch creation has its own
+Only idempotent calls go through ``retry_async``; batch creation has its own
 look-before-recreate loop in ``vertex.py``.
 """
 
@@ -52,20 +52,4 @@ async def retry_async(call: Callable[[], Awaitable[T]], policy: RetryPolicy = DE
             if time.monotonic() - started + delay > policy.deadline:
                 raise
             await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def retry_sync(call: Callable[[], T], policy: RetryPolicy = DEFAULT_POLICY) -> T:
-    started = time.monotonic()
-    delays = policy.delays()
-    for attempt in range(policy.attempts):
-        try:
-            return call()
-        except UpstreamError as exc:
-            if not is_retryable(exc) or attempt == policy.attempts - 1:
-                raise
-            delay = delays[attempt]
-            if time.monotonic() - started + delay > policy.deadline:
-                raise
-            time.sleep(delay)
     raise AssertionError("unreachable")

@@ -11,7 +11,7 @@ import pytest
 
 from litellm_vertex_batch.errors import (PROVIDER, ConfigurationError, InvalidRequest, NotFound, TransientError,
                                          UpstreamError, VertexBatchError, to_litellm_error)
-from litellm_vertex_batch.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async, retry_sync
+from litellm_vertex_batch.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async
 
 MESSAGE = "Publisher Model `projects/p/locations/us-central1/publishers/google/models/x` was not found."
 
@@ -122,7 +122,7 @@ def test_policy_delays_are_bounded_full_jitter() -> None:
     assert RetryPolicy(attempts=1).delays() == []
 
 
-# --- retry_async / retry_sync ---------------------------------------------------------------------------
+# --- retry_async ---------------------------------------------------------------------------
 
 FAST = RetryPolicy(attempts=4, initial_delay=0.001, max_delay=0.002, deadline=5.0)
 
@@ -134,14 +134,6 @@ class Flaky:
         self.errors = list(errors)
         self.calls = 0
         self.pause = pause
-
-    def sync(self) -> str:
-        self.calls += 1
-        if self.pause:
-            time.sleep(self.pause)
-        if self.errors:
-            raise self.errors.pop(0)
-        return "ok"
 
     async def async_(self) -> str:
         self.calls += 1
@@ -156,11 +148,7 @@ def run_async(flaky: Flaky, policy: RetryPolicy) -> Any:
     return asyncio.run(retry_async(flaky.async_, policy))
 
 
-def run_sync(flaky: Flaky, policy: RetryPolicy) -> Any:
-    return retry_sync(flaky.sync, policy)
-
-
-RUNNERS = pytest.mark.parametrize("runner", [run_async, run_sync], ids=["async", "sync"])
+RUNNERS = pytest.mark.parametrize("runner", [run_async], ids=["async"])
 
 
 @RUNNERS

@@ -20,7 +20,6 @@ from .gcs import Bucket
 from .vertex import BATCH_LABEL, VertexClient
 
 log = logging.getLogger("litellm_vertex_batch")
-FINALIZE_LEASE_SECONDS = 900
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
 INLINE_FINALIZE_SECONDS = 20.0
 _running: dict[str, asyncio.Task[Any]] = {}
@@ -130,7 +129,8 @@ class BatchService:
         token = record["token"]
         task = _running.get(token)
         if task is None:
-            if not await self._run(self.bucket.claim, layout.finalize_lock(self.s, token), FINALIZE_LEASE_SECONDS):
+            if not await self._run(self.bucket.claim, layout.finalize_lock(self.s, token),
+                                  self.s.finalize_lease_seconds):
                 return None
             task = asyncio.create_task(self._finalize_claimed(record, job))
             _running[token] = task
@@ -149,13 +149,14 @@ class BatchService:
             raise
         stored = await self._run(lambda: self.bucket.write_json(layout.batch_result(self.s, token), result,
                                                                  only_if_absent=True))
-        if not stored:  # another replica finished first: keep its files, drop ours
-            for file_id in (result["output_file_id"], result["error_file_id"]):
-                file_token = ids.parse_file_id(file_id)
-                if file_token:
-                    await self._run(self.bucket.delete, layout.file_object(self.s, file_token))
+        if not stored:  # another replica finished first (or our own write's answer was lost): keep the stored one
             winner = await self._result(token)
             assert winner is not None
+            kept = {winner.get("output_file_id"), winner.get("error_file_id")}
+            for file_id in (result["output_file_id"], result["error_file_id"]):
+                file_token = ids.parse_file_id(file_id)
+                if file_token and file_id not in kept:
+                    await self._run(self.bucket.delete, layout.file_object(self.s, file_token))
             return winner
         return result
 

@@ -12,6 +12,7 @@ from typing import IO, Any, Iterator
 from . import ids, layout
 from .errors import InvalidRequest, NotFound
 from .gcs import CHUNK, Bucket, ObjectInfo
+from .pricing import is_known_model
 from .transform_input import InputConverter, iter_lines
 
 #: Vertex's input limit per Gemini batch job.
@@ -61,7 +62,7 @@ class FileStore:
     @staticmethod
     def _convert(source: IO[bytes], rows: IO[bytes], model: str | None) -> Any:
         source.seek(0)
-        converter = InputConverter(model)
+        converter = InputConverter(model, known_model=is_known_model)
         for line_no, raw in iter_lines(_chunks(source)):
             row = converter.convert(line_no, raw)
             if row is not None and not converter.summary.problems:

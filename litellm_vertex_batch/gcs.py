@@ -64,8 +64,13 @@ class Bucket:
     """The plugin's view of its bucket; every method is synchronous and may raise ``UpstreamError``."""
 
     def __init__(self, settings: Settings) -> None:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
         self.settings = settings
         self._bucket = _client(settings).bucket(settings.bucket)
+        # transient failures are retried with google-cloud-storage's jittered backoff, but only so long
+        self._opts = {"retry": DEFAULT_RETRY.with_deadline(settings.retry_seconds),
+                      "timeout": settings.timeout_seconds}
 
     def uri(self, name: str) -> str:
         return f"gs://{self.settings.bucket}/{name}"
@@ -87,7 +92,7 @@ class Bucket:
         """Stream ``source`` into ``name``; the object appears only when the upload completes."""
         blob = self._bucket.blob(name, chunk_size=8 * CHUNK)
         blob.metadata = metadata
-        self._call(blob.upload_from_file, source, content_type=content_type, rewind=True)
+        self._call(blob.upload_from_file, source, content_type=content_type, rewind=True, **self._opts)
         return int(blob.size or 0)
 
     def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
@@ -97,7 +102,8 @@ class Bucket:
         blob.metadata = metadata
         try:
             self._call(blob.upload_from_string, json.dumps(value, ensure_ascii=False),
-                       content_type="application/json", if_generation_match=0 if only_if_absent else if_generation)
+                       content_type="application/json", if_generation_match=0 if only_if_absent else if_generation,
+                       **self._opts)
         except UpstreamError as err:
             if err.status_code == 412:
                 return False
@@ -123,7 +129,7 @@ class Bucket:
         """(record, generation), or None when it does not exist."""
         blob = self._bucket.blob(name)
         try:
-            data = self._call(blob.download_as_bytes)
+            data = self._call(blob.download_as_bytes, **self._opts)
         except NotFound:
             return None
         return json.loads(data), int(blob.generation or 0)
@@ -131,7 +137,7 @@ class Bucket:
     def info(self, name: str) -> ObjectInfo | None:
         blob = self._bucket.blob(name)
         try:
-            self._call(blob.reload)
+            self._call(blob.reload, **self._opts)
         except NotFound:
             return None
         return _object_info(blob)
@@ -139,30 +145,30 @@ class Bucket:
     def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]:
         try:
             for blob in self._bucket.list_blobs(prefix=prefix, start_offset=start_offset or None,
-                                                max_results=limit):
+                                                max_results=limit, **self._opts):
                 yield _object_info(blob)
         except Exception as exc:
             raise _translate(exc) from exc
 
     def delete(self, name: str) -> bool:
         try:
-            self._call(self._bucket.blob(name).delete)
+            self._call(self._bucket.blob(name).delete, **self._opts)
         except NotFound:
             return False
         return True
 
     def copy(self, source: str, destination: str) -> None:
         """Server-side copy (no bytes pass through the proxy)."""
-        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination)
+        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination, **self._opts)
 
     def open_read(self, name: str) -> IO[bytes]:
-        return self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK)
+        return self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK, **self._opts)
 
     def open_write(self, name: str, metadata: dict[str, str] | None = None,
                    content_type: str = "application/jsonl") -> IO[bytes]:
         blob = self._bucket.blob(name)
         blob.metadata = metadata
-        return self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type)
+        return self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type, **self._opts)
 
     async def astream(self, name: str) -> AsyncIterator[bytes]:
         """The object's bytes in chunks, each read in a worker thread."""

@@ -198,3 +198,14 @@ def _deployments_for(model: str) -> list[Mapping[str, Any]]:
                                        and litellm_model.startswith(("vertex_batch/", "vertex_ai/"))):
             found.append(deployment)
     return found
+
+
+def is_known_model(model: str) -> bool:
+    """A Vertex model LiteLLM's price map knows, or one the operator serves through model_list."""
+    import litellm
+
+    for name in (f"vertex_ai/{model}", model):
+        entry = litellm.model_cost.get(name)
+        if isinstance(entry, dict) and str(entry.get("litellm_provider", "")).startswith("vertex_ai"):
+            return True
+    return bool(_deployments_for(model))

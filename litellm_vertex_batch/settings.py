@@ -26,7 +26,13 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vertex_api_base": (("vertex_api_base", "api_base"), ("VERTEXAI_API_BASE",)),
     "gcs_endpoint": (("gcs_endpoint",), ("STORAGE_EMULATOR_HOST",)),
     "prefix": (("gcs_prefix",), ("LITELLM_VERTEX_BATCH_PREFIX",)),
+    "retry_seconds": (("retry_seconds",), ("LITELLM_VERTEX_BATCH_RETRY_SECONDS",)),
+    "timeout_seconds": (("timeout_seconds",), ("LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS",)),
+    "finalize_lease_seconds": (("finalize_lease_seconds",), ("LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS",)),
 }
+#: Defaults of the tuning settings: how long transient Google failures are retried, one call's timeout,
+#: and after how long an unfinished output rewrite (its replica died) is taken over.
+_TUNING_DEFAULTS = {"retry_seconds": 30.0, "timeout_seconds": 60.0, "finalize_lease_seconds": 900.0}
 _REQUIRED = ("bucket", "project", "location")
 
 
@@ -40,6 +46,9 @@ class Settings:
     gcs_credentials: Any = None
     vertex_api_base: str | None = None
     gcs_endpoint: str | None = None
+    retry_seconds: float = _TUNING_DEFAULTS["retry_seconds"]
+    timeout_seconds: float = _TUNING_DEFAULTS["timeout_seconds"]
+    finalize_lease_seconds: float = _TUNING_DEFAULTS["finalize_lease_seconds"]
 
     @property
     def vertex_base_url(self) -> str:
@@ -79,6 +88,12 @@ def resolve(call_kwargs: Mapping[str, Any], config: Mapping[str, Any] | None,
     gcs_endpoint = values.pop("gcs_endpoint")
     if gcs_endpoint and not str(gcs_endpoint).startswith(("http://", "https://")):
         gcs_endpoint = "http://" + str(gcs_endpoint)
+    for name, default in _TUNING_DEFAULTS.items():
+        try:
+            values[name] = float(values[name]) if values[name] not in (None, "") else default
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"litellm-vertex-batch setting {name} must be a number of seconds, "
+                                     f"got {values[name]!r}") from exc
     return Settings(bucket=bucket, prefix=prefix, gcs_endpoint=gcs_endpoint, **values)
 
 

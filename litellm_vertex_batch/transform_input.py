@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .import_rules import TypeTracker, inline_schema_refs, row_problems
 
@@ -124,8 +124,9 @@ class InputConverter:
     ``body.model`` names it and all lines must agree.
     """
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, known_model: Callable[[str], bool] | None = None) -> None:
         self.summary = InputSummary(model=bare_model(model) if model else None)
+        self._known_model = known_model
         self._fixed_model = model is not None
         self._seen_ids: set[str] = set()
         self._types = TypeTracker()
@@ -193,6 +194,9 @@ class InputConverter:
             return "body.model is missing (one model per batch, named on every line)"
         model = bare_model(model)
         if self.summary.model is None:
+            if self._known_model is not None and not self._known_model(model):
+                return (f"body.model {model!r} is not a Vertex AI model this gateway knows (not in LiteLLM's "
+                        f"model map; an operator can add it to model_list as vertex_batch/{model})")
             self.summary.model = model
         elif model != self.summary.model:
             return (f"body.model {model!r} differs from {self.summary.model!r} on earlier lines "

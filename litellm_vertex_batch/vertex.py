@@ -13,25 +13,25 @@ import httpx
 
 from . import credentials
 from .errors import TransientError, UpstreamError
-from .retry import DEFAULT_POLICY, RetryPolicy, is_retryable, retry_async
+from .retry import RetryPolicy, is_retryable, retry_async
 from .settings import Settings
 
 BATCH_LABEL = "litellm_vertex_batch"
-_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class VertexClient:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: RetryPolicy | None = None) -> None:
         self.settings = settings
         self._http = http
-        self._policy = policy
+        self._policy = policy or RetryPolicy(deadline=settings.retry_seconds)
+        self._timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         token = await credentials.access_token(self.settings.vertex_credentials)
         url = f"{self.settings.vertex_base_url}/v1/{path}"
         try:
             response = await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"},
-                                                timeout=_TIMEOUT, **kwargs)
+                                                timeout=self._timeout, **kwargs)
         except httpx.TimeoutException as exc:
             raise TransientError(f"Vertex AI did not answer in time ({type(exc).__name__})", 504) from exc
         except httpx.TransportError as exc:

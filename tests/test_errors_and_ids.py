@@ -123,24 +123,37 @@ def test_json_schema_with_defs_is_rewritten_and_the_batch_completes(stand_ins, c
 
 # ---- 2. upstream errors keep Google's status and message --------------------------------------------------------
 
+#: In LiteLLM's model map as a Vertex model, so the plugin accepts it, but not served by Vertex batch (the emulator).
+MAP_ONLY_MODEL = "medlm-medium"
+
+
+def test_model_unknown_to_litellm_is_refused_at_upload_naming_the_line(stand_ins, client):
+    before = object_names(stand_ins)
+    with pytest.raises(openai.BadRequestError) as caught:
+        upload(client, [chat_line("ok-line"), chat_line("nm", model="not-a-model-xyz")])
+    message = error_text(caught.value)
+    assert "line 2" in message and "'nm'" in message and "not-a-model-xyz" in message
+    assert object_names(stand_ins) == before
+
+
 def test_unknown_model_is_404_with_googles_message(client):
-    file = upload(client, [chat_line("nm", model="not-a-model-xyz")])
+    file = upload(client, [chat_line("nm", model=MAP_ONLY_MODEL)])
     with pytest.raises(openai.NotFoundError) as caught:
         create_batch(client, file.id)
     assert caught.value.status_code == 404
     message = error_text(caught.value)
-    assert "Publisher Model" in message and "not-a-model-xyz" in message and "not found" in message
+    assert "Publisher Model" in message and MAP_ONLY_MODEL in message and "not found" in message
 
 
 def test_unknown_model_refusal_leaves_no_batch_behind(stand_ins, client):
     """Google refused the job (404), so no batch may be left behind, as for any other refusal."""
-    file = upload(client, [chat_line("nm", model="not-a-model-xyz")])
+    file = upload(client, [chat_line("nm", model=MAP_ONLY_MODEL)])
     before = object_names(stand_ins)
     with pytest.raises(openai.NotFoundError):
         create_batch(client, file.id)
     left = sorted(n for n in object_names(stand_ins) - before if n.startswith(f"{PREFIX}batches/"))
     assert left == [], f"batch records left behind after Google's 404: {left}"
-    phantom = [b.id for b in client.batches.list(extra_headers=PROVIDER, limit=20) if b.model == "not-a-model-xyz"
+    phantom = [b.id for b in client.batches.list(extra_headers=PROVIDER, limit=20) if b.model == MAP_ONLY_MODEL
                and b.input_file_id == file.id]
     assert phantom == [], f"batches.list shows batches Google never created: {phantom}"
 

@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from . import ids, layout, states
+from .access import Caller, may_access
 from .errors import InvalidRequest, NotFound, UpstreamError
 from .finalize import finalize
 from .gcs import Bucket
@@ -26,10 +27,16 @@ _running: dict[str, asyncio.Task[Any]] = {}
 
 
 class BatchService:
-    def __init__(self, bucket: Bucket, vertex: VertexClient) -> None:
+    """Batches as ``caller`` sees them: another tenant's batch does not exist (404)."""
+
+    def __init__(self, bucket: Bucket, vertex: VertexClient, caller: Caller | None = None) -> None:
         self.bucket = bucket
         self.vertex = vertex
         self.s = bucket.settings
+        self.caller = caller or Caller(is_admin=True)
+
+    def _visible(self, owner: Mapping[str, Any]) -> bool:
+        return may_access(owner, self.caller, self.s.team_access)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
@@ -41,7 +48,7 @@ class BatchService:
         input_token = ids.parse_file_id(input_file_id)
         info = None if input_token is None else await self._run(
             self.bucket.info, layout.file_object(self.s, input_token))
-        if info is None or info.metadata.get("purpose") != "batch":
+        if info is None or info.metadata.get("purpose") != "batch" or not self._visible(info.metadata):
             raise NotFound(f"No such File object: {input_file_id}")
         file_endpoint = info.metadata.get("endpoint")
         if endpoint != file_endpoint:
@@ -56,11 +63,11 @@ class BatchService:
             "endpoint": endpoint, "completion_window": completion_window, "metadata": dict(metadata or {}) or None,
             "model": model, "created_at": int(time.time()), "total": int(info.metadata.get("lines") or 0),
             "project": self.s.project, "location": self.s.location, "job_name": None,
-            "creator": dict(creator or {}), "cancelling_at": None,
+            "creator": dict(creator or {}), "owner": self.caller.owner_fields(), "cancelling_at": None,
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},
         }
         name = layout.batch_record(self.s, token)
-        await self._run(lambda: self.bucket.write_json(name, record, only_if_absent=True))
+        await self._run(lambda: self.bucket.write_json(name, record, record["owner"], only_if_absent=True))
         job_input = layout.batch_input(self.s, token)
         try:
             await self._run(self.bucket.copy, layout.vertex_input(self.s, input_token), job_input)
@@ -83,7 +90,7 @@ class BatchService:
             await self._run(self.bucket.delete, job_input)
             raise
         record["job_name"] = job["name"]
-        await self._run(lambda: self.bucket.write_json(name, record))
+        await self._run(lambda: self.bucket.write_json(name, record, record["owner"]))
         return states.batch_object(record, job, None)
 
     async def _record(self, batch_id: str) -> dict[str, Any]:
@@ -92,7 +99,8 @@ class BatchService:
         if found is None:
             raise NotFound(f"No batch found with id '{batch_id}'.")
         record = found[0]
-        if record.get("project") != self.s.project or record.get("location") != self.s.location:
+        if (record.get("project") != self.s.project or record.get("location") != self.s.location
+                or not self._visible(record.get("owner") or {})):
             raise NotFound(f"No batch found with id '{batch_id}'.")
         return record
 
@@ -102,7 +110,8 @@ class BatchService:
         job = await self.vertex.find_job_by_label(record["token"])  # the creating replica died mid-create
         if job is not None:
             record["job_name"] = job["name"]
-            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record))
+            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record,
+                                                            record.get("owner")))
         return job
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
@@ -169,7 +178,7 @@ class BatchService:
         names = []
         for info in await self._run(lambda: list(self.bucket.list(prefix, start_offset=start))):
             token = layout.token_from_name(info.name, prefix, ".json")
-            if ids.parse_batch_id(ids.batch_id(token)) is not None:
+            if ids.parse_batch_id(ids.batch_id(token)) is not None and self._visible(info.metadata):
                 names.append(token)
             if len(names) >= limit:
                 break
@@ -191,7 +200,8 @@ class BatchService:
             await self.vertex.cancel_job(job["name"])
         if record.get("cancelling_at") is None:
             record["cancelling_at"] = int(time.time())
-            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record))
+            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record,
+                                                            record.get("owner")))
         job = await self._job(record)
         obj = states.batch_object(record, job, None)
         if obj["status"] in ("validating", "in_progress"):

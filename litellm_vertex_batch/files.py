@@ -10,6 +10,7 @@ import time
 from typing import IO, Any, Iterator
 
 from . import ids, layout
+from .access import Caller, may_access
 from .errors import InvalidRequest, NotFound
 from .gcs import CHUNK, Bucket, ObjectInfo
 from .pricing import is_known_model
@@ -34,15 +35,21 @@ def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
 
 
 class FileStore:
-    def __init__(self, bucket: Bucket) -> None:
+    """Files as ``caller`` sees them: another tenant's file does not exist (404)."""
+
+    def __init__(self, bucket: Bucket, caller: Caller | None = None) -> None:
         self.bucket = bucket
         self.s = bucket.settings
+        self.caller = caller or Caller(is_admin=True)
+
+    def visible(self, metadata: dict[str, str]) -> bool:
+        return may_access(metadata, self.caller, self.s.team_access)
 
     def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
                extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
         token = ids.new_token()
         metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
-                    **(extra_metadata or {})}
+                    **self.caller.owner_fields(), **(extra_metadata or {})}
         if purpose != "batch":
             self.bucket.upload(layout.file_object(self.s, token), source, metadata)
             return self.retrieve(token)
@@ -81,7 +88,7 @@ class FileStore:
 
     def info(self, token: str) -> ObjectInfo:
         info = self.bucket.info(layout.file_object(self.s, token))
-        if info is None:
+        if info is None or not self.visible(info.metadata):
             raise NotFound(f"No such file: {ids.file_id(token)}")
         return info
 
@@ -96,7 +103,7 @@ class FileStore:
             token = layout.token_from_name(info.name, prefix)
             if ids.parse_file_id(ids.file_id(token)) is None:
                 continue
-            if purpose and info.metadata.get("purpose") != purpose:
+            if (purpose and info.metadata.get("purpose") != purpose) or not self.visible(info.metadata):
                 continue
             found.append(file_object(token, info))
             if len(found) >= limit:
@@ -104,6 +111,7 @@ class FileStore:
         return found
 
     def delete(self, token: str) -> dict[str, Any]:
+        self.info(token)  # 404 unless the caller may see it
         if not self.bucket.delete(layout.file_object(self.s, token)):
             raise NotFound(f"No such file: {ids.file_id(token)}")
         self.bucket.delete(layout.vertex_input(self.s, token))

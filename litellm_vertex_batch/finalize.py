@@ -16,7 +16,6 @@ import time
 from typing import IO, Any, Iterator, Mapping
 
 from . import ids, layout, states
-from .files import file_object
 from .gcs import Bucket
 from .pricing import CostTally, price_info
 from .transform_output import OutputConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
@@ -28,12 +27,12 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_toke
 class _LazyWriter:
     """A GCS file opened on the first line, so an empty error file is never created."""
 
-    def __init__(self, bucket: Bucket, filename: str, model: str) -> None:
+    def __init__(self, bucket: Bucket, filename: str, model: str, owner: Mapping[str, str]) -> None:
         self.bucket = bucket
         self.token = ids.new_token()
         self.name = layout.file_object(bucket.settings, self.token)
         self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(int(time.time())),
-                         "model": model}
+                         "model": model, **owner}
         self.lines = 0
         self._handle: IO[bytes] | None = None
 
@@ -87,8 +86,9 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     pending = _expected_custom_ids(bucket, record)
     converter = OutputConverter(model)
     tally = CostTally(price_info(model, record.get("price_overrides")))
-    output = _LazyWriter(bucket, f"{ids.batch_id(token)}_output.jsonl", model)
-    errors = _LazyWriter(bucket, f"{ids.batch_id(token)}_error.jsonl", model)
+    owner = record.get("owner") or {}
+    output = _LazyWriter(bucket, f"{ids.batch_id(token)}_output.jsonl", model, owner)
+    errors = _LazyWriter(bucket, f"{ids.batch_id(token)}_error.jsonl", model, owner)
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 
@@ -182,10 +182,3 @@ def _not_run_message(state: str, job: Mapping[str, Any]) -> str:
         return f"This request was not run because the batch failed: {error or 'no reason given'}"
     return "Vertex AI returned no result for this request."
 
-
-def stored_output_file(bucket: Bucket, file_id: str | None) -> dict[str, Any] | None:
-    token = ids.parse_file_id(file_id)
-    if token is None:
-        return None
-    info = bucket.info(layout.file_object(bucket.settings, token))
-    return None if info is None else file_object(token, info)

@@ -16,6 +16,7 @@ import httpx
 
 from . import ids, layout, settings as settings_mod, spend
 from .pricing import price_overrides
+from .access import Caller
 from .batches import BatchService
 from .errors import NotFound, VertexBatchError, to_litellm_error
 from .files import FileStore
@@ -83,11 +84,11 @@ class VertexBatchFiles:
         return self._http
 
     def _files(self, kwargs: Mapping[str, Any]) -> FileStore:
-        return FileStore(Bucket(self._settings(kwargs)))
+        return FileStore(Bucket(self._settings(kwargs)), Caller.from_call(kwargs))
 
     def _batches(self, kwargs: Mapping[str, Any]) -> BatchService:
         s = self._settings(kwargs)
-        return BatchService(Bucket(s), VertexClient(s, self._http_client()))
+        return BatchService(Bucket(s), VertexClient(s, self._http_client()), Caller.from_call(kwargs))
 
     # ---- files -------------------------------------------------------------------------------
     @_translated

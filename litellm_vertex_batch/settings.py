@@ -29,6 +29,7 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "retry_seconds": (("retry_seconds",), ("LITELLM_VERTEX_BATCH_RETRY_SECONDS",)),
     "timeout_seconds": (("timeout_seconds",), ("LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS",)),
     "finalize_lease_seconds": (("finalize_lease_seconds",), ("LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS",)),
+    "team_access": (("team_access",), ("LITELLM_VERTEX_BATCH_TEAM_ACCESS",)),
 }
 #: Defaults of the tuning settings: how long transient Google failures are retried, one call's timeout,
 #: and after how long an unfinished output rewrite (its replica died) is taken over.
@@ -49,6 +50,8 @@ class Settings:
     retry_seconds: float = _TUNING_DEFAULTS["retry_seconds"]
     timeout_seconds: float = _TUNING_DEFAULTS["timeout_seconds"]
     finalize_lease_seconds: float = _TUNING_DEFAULTS["finalize_lease_seconds"]
+    #: keys of the creator's team may use a file or batch too (else only the creator's key and admins)
+    team_access: bool = True
 
     @property
     def vertex_base_url(self) -> str:
@@ -88,6 +91,9 @@ def resolve(call_kwargs: Mapping[str, Any], config: Mapping[str, Any] | None,
     gcs_endpoint = values.pop("gcs_endpoint")
     if gcs_endpoint and not str(gcs_endpoint).startswith(("http://", "https://")):
         gcs_endpoint = "http://" + str(gcs_endpoint)
+    team_access = values.pop("team_access")
+    values["team_access"] = str(team_access).strip().lower() not in ("0", "false", "no", "off") \
+        if team_access not in (None, "") else True
     for name, default in _TUNING_DEFAULTS.items():
         try:
             values[name] = float(values[name]) if values[name] not in (None, "") else default

@@ -15,12 +15,12 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 import httpx
 
 from . import ids, layout, settings as settings_mod, spend
-from .pricing import price_overrides
 from .access import Caller
 from .batches import BatchService
 from .errors import NotFound, VertexBatchError, to_litellm_error
 from .files import FileStore
 from .gcs import Bucket
+from .pricing import price_overrides
 from .vertex import VertexClient
 
 log = logging.getLogger("litellm_vertex_batch")

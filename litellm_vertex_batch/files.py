@@ -4,17 +4,17 @@ retrieve, list, delete and streamed content. Synchronous; the plugin runs it in 
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from typing import IO, Any, Iterator
 
-from . import ids, layout
+from . import ids, jsonl, layout
 from .access import Caller, may_access
 from .errors import InvalidRequest, NotFound
 from .gcs import CHUNK, Bucket, ObjectInfo
 from .pricing import is_known_model
 from .transform_input import InputConverter, iter_lines
+from .transform_output import row_custom_id
 
 #: Vertex's input limit per Gemini batch job.
 MAX_INPUT_BYTES = 1024**3
@@ -72,8 +72,16 @@ class FileStore:
         converter = InputConverter(model, known_model=is_known_model)
         for line_no, raw in iter_lines(_chunks(source)):
             row = converter.convert(line_no, raw)
-            if row is not None and not converter.summary.problems:
-                rows.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+            if row is None:
+                continue
+            try:
+                encoded = jsonl.dumps_line(row)
+            except UnicodeEncodeError as exc:
+                converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
+                                               "which is not valid Unicode", row_custom_id(row))
+                continue
+            if not converter.summary.problems:
+                rows.write(encoded)
         summary = converter.finish()
         size = source.tell()
         if size > MAX_INPUT_BYTES:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import IO, Any, Iterator, Mapping
 
-from . import ids, layout, states
+from . import ids, jsonl, layout, states
 from .gcs import Bucket
 from .pricing import CostTally, price_info
 from .transform_output import OutputConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
@@ -39,7 +39,7 @@ class _LazyWriter:
     def write(self, line: Mapping[str, Any]) -> None:
         if self._handle is None:
             self._handle = self.bucket.open_write(self.name, self.metadata)
-        self._handle.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        self._handle.write(jsonl.dumps_line(line))
         self.lines += 1
 
     def close(self) -> str | None:

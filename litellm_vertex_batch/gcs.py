@@ -101,7 +101,7 @@ class Bucket:
         blob = self._bucket.blob(name)
         blob.metadata = metadata
         try:
-            self._call(blob.upload_from_string, json.dumps(value, ensure_ascii=False),
+            self._call(blob.upload_from_string, json.dumps(value),
                        content_type="application/json", if_generation_match=0 if only_if_absent else if_generation,
                        **self._opts)
         except UpstreamError as err:

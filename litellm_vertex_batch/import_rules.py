@@ -1,7 +1,8 @@
 """What Vertex's batch importer accepts, checked before anything is uploaded.
 
 Vertex imports a JSONL input like a BigQuery load: every key must be a valid column name, objects nest
-at most 15 levels, no object may be empty, and each key path has one type across the whole file. One
+at most 15 levels below the row, arrays hold no arrays, no object may be empty, and each key path has
+one type across the whole file. One
 bad line fails the whole job hours later, so lines are rewritten where that is safe (JSON-schema
 ``$ref``/``$defs`` inlined) and refused otherwise. Pure code, no I/O.
 """
@@ -58,7 +59,7 @@ def _walk(value: Any, path: str, depth: int, problems: list[str], limit: int) ->
     if len(problems) >= limit:
         return
     if isinstance(value, dict):
-        if depth + 1 > MAX_DEPTH:
+        if depth > MAX_DEPTH:  # the row is level 0, as BigQuery counts nested levels
             problems.append(f"nesting deeper than {MAX_DEPTH} levels at {path or 'top level'}")
             return
         if not value and path:
@@ -73,6 +74,9 @@ def _walk(value: Any, path: str, depth: int, problems: list[str], limit: int) ->
                 continue
             _walk(item, f"{path}.{key}" if path else key, depth + 1, problems, limit)
     elif isinstance(value, list):
+        if any(isinstance(item, list) for item in value):
+            problems.append(f"array of arrays at {path or 'top level'} (Vertex does not accept nested arrays)")
+            return
         for item in value:
             _walk(item, f"{path}[]", depth, problems, limit)
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from . import jsonl
 from .import_rules import TypeTracker, inline_schema_refs, row_problems
 
 SUPPORTED_URLS = frozenset({"/v1/chat/completions"})
@@ -139,12 +140,15 @@ class InputConverter:
                 summary.add(line_no, f"more than {MAX_LINES} requests (Vertex's limit per batch job)")
             return None
         try:
-            entry = json.loads(raw.decode("utf-8"))
+            entry = jsonl.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             summary.add(line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
             return None
         except json.JSONDecodeError as exc:
             summary.add(line_no, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            return None
+        except ValueError as exc:  # NaN / Infinity
+            summary.add(line_no, f"not valid JSON ({exc})")
             return None
         if not isinstance(entry, dict):
             summary.add(line_no, "must be a JSON object")

@@ -55,7 +55,7 @@ def row_custom_id(row: Mapping[str, Any]) -> str | None:
 
 def request_fingerprint(request: Any) -> str:
     """Key for matching an output row to its input by the echoed request, when the custom_id is missing."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 

@@ -92,7 +92,7 @@ def test_custom_ids_and_prompts_with_unicode_line_breaks_round_trip(client, char
     prompts = {f"id{char}one": "plain prompt one", "plain-id-two": f"prompt{char}two", f"{char}": f"{char}"}
     done, output, errors = run_batch(client, [chat_line(cid, text) for cid, text in prompts.items()])
     assert errors == [], errors
-    assert Counter(row["custom_id"] for row in output) == Counter(prompts)
+    assert Counter(row["custom_id"] for row in output) == Counter(list(prompts))
     for row in output:
         assert reply(row) == "echo: " + prompts[row["custom_id"]], row
 

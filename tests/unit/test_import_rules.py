@@ -145,17 +145,23 @@ def test_valid_row_has_no_problems() -> None:
 
 
 def test_nesting_depth_limit() -> None:
-    assert row_problems(_nested(MAX_DEPTH)) == []
-    problems = row_problems(_nested(MAX_DEPTH + 1))
+    # the row is level 0 (BigQuery's count): MAX_DEPTH levels of objects below it are fine, one more is not
+    assert row_problems(_nested(MAX_DEPTH + 1)) == []
+    problems = row_problems(_nested(MAX_DEPTH + 2))
     assert len(problems) == 1
     assert f"nesting deeper than {MAX_DEPTH} levels" in problems[0]
     assert "a.a.a" in problems[0]  # names where
 
 
 def test_lists_do_not_add_depth_but_objects_in_them_do() -> None:
-    assert row_problems({"a": [[[[{"b": 1}]]]]}) == []
-    deep = _nested(MAX_DEPTH)
+    assert row_problems({"a": [{"b": [{"c": 1}]}]}) == []
+    deep = _nested(MAX_DEPTH + 1)
     assert row_problems({"list": [deep]}) != []
+
+
+def test_arrays_of_arrays_are_refused() -> None:
+    problems = row_problems({"request": {"args": {"m": [[1, 2], [3, 4]]}}})
+    assert problems == ["array of arrays at request.args.m (Vertex does not accept nested arrays)"]
 
 
 @pytest.mark.parametrize("row, where", [

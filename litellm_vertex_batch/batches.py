@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from . import ids, layout, states
 from .access import Caller, may_access
-from .errors import InvalidRequest, NotFound, UpstreamError
+from .errors import InvalidRequest, NotFound, TransientError, UpstreamError
 from .finalize import finalize
 from .gcs import Bucket
 from .vertex import BATCH_LABEL, VertexClient
@@ -85,13 +85,25 @@ class BatchService:
         }
         try:
             job = await self.vertex.create_job(job_spec, token)
+        except TransientError as exc:
+            if not exc.ambiguous:
+                await self._discard_batch(name, job_input)
+                raise
+            # Vertex may yet carry out the create: keep the batch (listed as failed unless its job shows up)
+            record["create_error"] = {"code": exc.status_code, "message": exc.message}
+            record["failed_at"] = int(time.time())
+            await self._run(lambda: self.bucket.write_json(name, record, record["owner"]))
+            raise
         except UpstreamError:
-            await self._run(self.bucket.delete, name)  # refused by Google: no batch is left behind
-            await self._run(self.bucket.delete, job_input)
+            await self._discard_batch(name, job_input)  # refused by Google: no batch is left behind
             raise
         record["job_name"] = job["name"]
         await self._run(lambda: self.bucket.write_json(name, record, record["owner"]))
         return states.batch_object(record, job, None)
+
+    async def _discard_batch(self, record_name: str, job_input: str) -> None:
+        await self._run(self.bucket.delete, record_name)
+        await self._run(self.bucket.delete, job_input)
 
     async def _record(self, batch_id: str) -> dict[str, Any]:
         token = ids.parse_batch_id(batch_id)

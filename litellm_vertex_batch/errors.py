@@ -45,7 +45,15 @@ class UpstreamError(VertexBatchError):
 
 
 class TransientError(UpstreamError):
-    """A retryable failure (429, 5xx, timeout, dropped connection) that outlasted the retries."""
+    """A retryable failure (429, 5xx, timeout, dropped connection) that outlasted the retries.
+
+    ``ambiguous`` when no answer came back (timeout, dropped connection): the request may still have been
+    carried out.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None, ambiguous: bool = False) -> None:
+        super().__init__(message, status_code)
+        self.ambiguous = ambiguous
 
 
 def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:

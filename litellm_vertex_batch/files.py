@@ -4,18 +4,20 @@ retrieve, list, delete and streamed content. Synchronous; the plugin runs it in 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from typing import IO, Any, Iterator
 
 from . import ids, jsonl, layout
 from .access import Caller, may_access
-from .errors import InvalidRequest, NotFound
+from .errors import InvalidRequest, NotFound, VertexBatchError
 from .gcs import CHUNK, Bucket, ObjectInfo
 from .pricing import is_known_model
 from .transform_input import InputConverter, iter_lines
 from .transform_output import row_custom_id
 
+log = logging.getLogger("litellm_vertex_batch")
 #: Vertex's input limit per Gemini batch job.
 MAX_INPUT_BYTES = 1024**3
 
@@ -50,21 +52,29 @@ class FileStore:
         token = ids.new_token()
         metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
                     **self.caller.owner_fields(), **(extra_metadata or {})}
-        if purpose != "batch":
-            self.bucket.upload(layout.file_object(self.s, token), source, metadata)
-            return self.retrieve(token)
-        with tempfile.TemporaryFile() as rows:
-            summary = self._convert(source, rows, model)
-            metadata.update(model=summary.model or "", endpoint=summary.endpoint or "", lines=str(summary.lines))
-            rows.seek(0)
-            vertex_name = layout.vertex_input(self.s, token)
-            self.bucket.upload(vertex_name, rows, {"file_token": token})
+        written: list[str] = []
         try:
-            self.bucket.upload(layout.file_object(self.s, token), source, metadata)
+            if purpose == "batch":
+                with tempfile.TemporaryFile() as rows:
+                    summary = self._convert(source, rows, model)
+                    metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
+                                    lines=str(summary.lines))
+                    rows.seek(0)
+                    written.append(layout.vertex_input(self.s, token))
+                    self.bucket.upload(written[-1], rows, {"file_token": token})
+            written.append(layout.file_object(self.s, token))
+            self.bucket.upload(written[-1], source, metadata)
+            return self.retrieve(token)
         except BaseException:
-            self.bucket.delete(vertex_name)  # nothing half-written: the input rows go with the file
+            self._discard(written)  # nothing half-written: a file the caller was not given does not stay
             raise
-        return self.retrieve(token)
+
+    def _discard(self, names: list[str]) -> None:
+        for name in reversed(names):
+            try:
+                self.bucket.delete(name)
+            except VertexBatchError:
+                log.error("litellm_vertex_batch: could not remove %s after a failed upload", name)
 
     @staticmethod
     def _convert(source: IO[bytes], rows: IO[bytes], model: str | None) -> Any:

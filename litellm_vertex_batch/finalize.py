@@ -25,11 +25,15 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_toke
 
 
 class _LazyWriter:
-    """A GCS file opened on the first line, so an empty error file is never created."""
+    """A GCS file opened on the first line, so an empty error file is never created.
 
-    def __init__(self, bucket: Bucket, filename: str, model: str, owner: Mapping[str, str]) -> None:
+    Its id is derived from the batch, so a rewrite taken over from a replica that died writes the same
+    object again instead of leaving a second file behind.
+    """
+
+    def __init__(self, bucket: Bucket, token: str, filename: str, model: str, owner: Mapping[str, str]) -> None:
         self.bucket = bucket
-        self.token = ids.new_token()
+        self.token = token
         self.name = layout.file_object(bucket.settings, self.token)
         self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(int(time.time())),
                          "model": model, **owner}
@@ -49,11 +53,9 @@ class _LazyWriter:
         return ids.file_id(self.token)
 
     def discard(self) -> None:
-        if self._handle is not None:
-            try:
-                self._handle.close()
-            finally:
-                self.bucket.delete(self.name)
+        """Abandon the upload: closing would publish a partial file; an unfinished resumable upload never
+        appears, and a complete file written by a replica that took over stays untouched."""
+        self._handle = None
 
 
 def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
@@ -87,8 +89,10 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     converter = OutputConverter(model)
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
-    output = _LazyWriter(bucket, f"{ids.batch_id(token)}_output.jsonl", model, owner)
-    errors = _LazyWriter(bucket, f"{ids.batch_id(token)}_error.jsonl", model, owner)
+    output = _LazyWriter(bucket, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl", model,
+                         owner)
+    errors = _LazyWriter(bucket, ids.derived_token(token, "error"), f"{ids.batch_id(token)}_error.jsonl", model,
+                         owner)
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 

@@ -49,14 +49,20 @@ def _client(settings: Settings) -> Any:
         return _clients[key]
 
 
-def _translate(exc: Exception) -> UpstreamError:
+def _translate(exc: BaseException) -> UpstreamError:
+    """The one mapping from google-cloud-storage failures to the plugin's errors (Google's status kept)."""
     from google.api_core import exceptions as gexc
 
+    if isinstance(exc, gexc.RetryError):  # retries ran out: report the last failure, not the retry wrapper
+        last = _translate(exc.cause) if exc.cause is not None else TransientError("Cloud Storage", 503)
+        return type(last)(f"{last.message} (gave up retrying: {exc.message})", last.status_code)
     if isinstance(exc, gexc.GoogleAPICallError):
         code = exc.code or 500
         message = getattr(exc, "message", None) or str(exc)
         cls = TransientError if code in (429, 500, 502, 503, 504) else UpstreamError
         return cls(f"Cloud Storage: {message}", int(code))
+    if "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError):
+        return TransientError(f"Cloud Storage did not answer in time ({type(exc).__name__})", 504)
     return TransientError(f"Cloud Storage unreachable: {exc!r}", 503)
 
 
@@ -92,7 +98,16 @@ class Bucket:
         """Stream ``source`` into ``name``; the object appears only when the upload completes."""
         blob = self._bucket.blob(name, chunk_size=8 * CHUNK)
         blob.metadata = metadata
-        self._call(blob.upload_from_file, source, content_type=content_type, rewind=True, **self._opts)
+        try:
+            self._call(blob.upload_from_file, source, content_type=content_type, rewind=True, **self._opts)
+        except NotFound as exc:
+            # the session is gone: either its last answer was lost after the object was stored (then the
+            # object is there, whole), or the upload really failed (transient, not "no such file")
+            stored = self.info(name)
+            source.seek(0, 2)
+            if stored is not None and stored.size == source.tell():
+                return stored.size
+            raise TransientError(f"Cloud Storage lost the upload of {name}: {exc.message}", 503) from exc
         return int(blob.size or 0)
 
     def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,

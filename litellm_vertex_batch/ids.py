@@ -43,6 +43,14 @@ def new_token(now: float | None = None) -> str:
     return _encode(_TIME_MAX - millis, _TIME_CHARS) + random_part
 
 
+def derived_token(token: str, purpose: str) -> str:
+    """A token fixed by ``token`` and ``purpose``: whoever computes it (any replica, any retry) gets the same."""
+    import hashlib
+
+    digest = int.from_bytes(hashlib.sha256(f"{token}/{purpose}".encode()).digest()[:10], "big")
+    return token[:_TIME_CHARS] + _encode(digest, TOKEN_LEN - _TIME_CHARS)
+
+
 def token_created_at(token: str) -> int:
     """Unix seconds at which the token was made."""
     return (_TIME_MAX - _decode(token[:_TIME_CHARS])) // 1000

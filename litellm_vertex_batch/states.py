@@ -116,7 +116,7 @@ def batch_object(record: Mapping[str, Any], job: Mapping[str, Any] | None,
         "metadata": record.get("metadata"),
         "usage": None,
     }
-    if record.get("create_error"):
+    if record.get("create_error") and not job:  # the create failed and no job ever showed up
         obj.update(status="failed", failed_at=record.get("failed_at", created_at),
                    errors=_errors_list(record["create_error"]))
         return obj

@@ -7,6 +7,8 @@ status and message; network failures become ``TransientError``. Reads and cancel
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -33,25 +35,36 @@ class VertexClient:
             response = await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"},
                                                 timeout=self._timeout, **kwargs)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"Vertex AI did not answer in time ({type(exc).__name__})", 504) from exc
+            raise TransientError(f"Vertex AI did not answer in time ({type(exc).__name__})", 504,
+                                 ambiguous=not isinstance(exc, httpx.ConnectTimeout)) from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"could not reach Vertex AI: {exc!r}", 503) from exc
+            raise TransientError(f"could not reach Vertex AI: {exc!r}", 503,
+                                 ambiguous=not isinstance(exc, httpx.ConnectError)) from exc
         _raise_for_status(response)
         return response.json() if response.content else {}
 
     async def create_job(self, job: dict[str, Any], batch_token: str) -> dict[str, Any]:
-        """Create the job once: after a transient failure, adopt a job already made for this batch."""
+        """Create the job once: after a transient failure, adopt a job already made for this batch.
+
+        A create whose answer never came (timeout, dropped connection) may still be carried out: before
+        sending it again, the job is looked for until twice the call timeout has passed since that attempt.
+        Retries stop after ``retry_seconds``; the caller keeps the batch record after an ambiguous failure,
+        so a job that lands even later is adopted, not lost.
+        """
         path = f"{self.settings.parent}/batchPredictionJobs"
+        started = attempt_started = time.monotonic()
         last: UpstreamError | None = None
         for delay in [0.0, *self._policy.delays()]:
-            if delay:
-                import asyncio
-
-                await asyncio.sleep(delay)
             if last is not None:
-                existing = await self.find_job_by_label(batch_token)
-                if existing is not None:
-                    return existing
+                ambiguous = isinstance(last, TransientError) and last.ambiguous
+                landed = await self._await_job(batch_token, attempt_started + (
+                    2 * self.settings.timeout_seconds if ambiguous else 0))
+                if landed is not None:
+                    return landed
+                if time.monotonic() - started + delay > self._policy.deadline:
+                    break
+                await asyncio.sleep(delay)
+            attempt_started = time.monotonic()
             try:
                 return await self._request("POST", path, json=job)
             except UpstreamError as exc:
@@ -61,19 +74,39 @@ class VertexClient:
         assert last is not None
         raise last
 
-    async def find_job_by_label(self, batch_token: str) -> dict[str, Any] | None:
+    async def _await_job(self, batch_token: str, until: float) -> dict[str, Any] | None:
+        """The job made for this batch, looked for until ``until`` (monotonic time); None if it never shows."""
+        while True:
+            found = await self.find_job_by_label(batch_token)
+            if found is not None or time.monotonic() >= until:
+                return found
+            await asyncio.sleep(min(1.0, max(0.0, until - time.monotonic())))
+
+    async def jobs_by_label(self, batch_token: str) -> list[dict[str, Any]]:
+        """Every job made for this batch (normally one)."""
         params = {"filter": f"labels.{BATCH_LABEL}={batch_token}", "pageSize": 10}
         listing = await retry_async(
             lambda: self._request("GET", f"{self.settings.parent}/batchPredictionJobs", params=params),
             self._policy)
-        jobs = listing.get("batchPredictionJobs") or []
-        return jobs[0] if jobs else None
+        return list(listing.get("batchPredictionJobs") or [])
+
+    async def find_job_by_label(self, batch_token: str) -> dict[str, Any] | None:
+        jobs = await self.jobs_by_label(batch_token)
+        return jobs[-1] if jobs else None
 
     async def get_job(self, name: str) -> dict[str, Any]:
         return await retry_async(lambda: self._request("GET", name), self._policy)
 
     async def cancel_job(self, name: str) -> None:
-        await retry_async(lambda: self._request("POST", f"{name}:cancel", json={}), self._policy)
+        """Ask Vertex to cancel; a retry refused because the first attempt already worked is a success."""
+        try:
+            await retry_async(lambda: self._request("POST", f"{name}:cancel", json={}), self._policy)
+        except UpstreamError as exc:
+            if exc.status_code != 400:
+                raise
+            state = (await self.get_job(name)).get("state")
+            if state not in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED"):
+                raise
 
 
 def _raise_for_status(response: httpx.Response) -> None:

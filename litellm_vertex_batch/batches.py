@@ -214,8 +214,7 @@ class BatchService:
             record["cancelling_at"] = int(time.time())
             await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record,
                                                             record.get("owner")))
-        job = await self._job(record)
-        obj = states.batch_object(record, job, None)
-        if obj["status"] in ("validating", "in_progress"):
-            obj["status"] = "cancelling"
+        obj = await self.retrieve(batch_id, finalize_now=False)
+        if obj["status"] in ("validating", "in_progress", "finalizing"):
+            obj["status"] = "cancelling"  # until the rows that never ran are written to the error file
         return obj

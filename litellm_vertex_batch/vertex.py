@@ -19,6 +19,7 @@ from .retry import RetryPolicy, is_retryable, retry_async
 from .settings import Settings
 
 BATCH_LABEL = "litellm_vertex_batch"
+LANDING_GRACE_SECONDS = 5.0
 
 
 class VertexClient:
@@ -47,7 +48,7 @@ class VertexClient:
         """Create the job once: after a transient failure, adopt a job already made for this batch.
 
         A create whose answer never came (timeout, dropped connection) may still be carried out: before
-        sending it again, the job is looked for until twice the call timeout has passed since that attempt.
+        sending it again, the job is looked for a while (``_landing_window``).
         Retries stop after ``retry_seconds``; the caller keeps the batch record after an ambiguous failure,
         so a job that lands even later is adopted, not lost.
         """
@@ -57,8 +58,8 @@ class VertexClient:
         for delay in [0.0, *self._policy.delays()]:
             if last is not None:
                 ambiguous = isinstance(last, TransientError) and last.ambiguous
-                landed = await self._await_job(batch_token, attempt_started + (
-                    2 * self.settings.timeout_seconds if ambiguous else 0))
+                window = self._landing_window(time.monotonic() - attempt_started) if ambiguous else 0.0
+                landed = await self._await_job(batch_token, time.monotonic() + window)
                 if landed is not None:
                     return landed
                 if time.monotonic() - started + delay > self._policy.deadline:
@@ -73,6 +74,11 @@ class VertexClient:
                 last = exc
         assert last is not None
         raise last
+
+    def _landing_window(self, attempt_seconds: float) -> float:
+        """How long a create that got no answer may still take to show up: as long again as the attempt
+        ran, plus a grace period, at most twice the call timeout."""
+        return min(2 * self.settings.timeout_seconds, attempt_seconds + LANDING_GRACE_SECONDS)
 
     async def _await_job(self, batch_token: str, until: float) -> dict[str, Any] | None:
         """The job made for this batch, looked for until ``until`` (monotonic time); None if it never shows."""

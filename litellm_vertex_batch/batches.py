@@ -21,6 +21,8 @@ from .gcs import Bucket
 from .vertex import BATCH_LABEL, VertexClient
 
 log = logging.getLogger("litellm_vertex_batch")
+#: A batch whose Vertex job still cannot be found this long after creation was never submitted.
+UNSUBMITTED_AFTER_SECONDS = 600
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
 INLINE_FINALIZE_SECONDS = 20.0
 _running: dict[str, asyncio.Task[Any]] = {}
@@ -72,7 +74,7 @@ class BatchService:
         try:
             await self._run(self.bucket.copy, layout.vertex_input(self.s, input_token), job_input)
         except BaseException:
-            await self._run(self.bucket.delete, name)
+            await self._discard_batch(name, job_input)
             raise
         job_spec = {
             "displayName": f"litellm-{record['id']}",
@@ -134,6 +136,10 @@ class BatchService:
         """(batch object, batch record, result record or None while the job runs or is finalizing)."""
         record = await self._record(batch_id)
         job = await self._job(record)
+        if job is None and not record.get("create_error") and \
+                time.time() - int(record["created_at"]) > UNSUBMITTED_AFTER_SECONDS:
+            record["create_error"] = {"code": "not_submitted", "message": (
+                "The batch was never submitted to Vertex AI (the proxy creating it stopped before the job existed).")}
         if job is None or job.get("state") not in states.TERMINAL_STATES:
             return states.batch_object(record, job, None), record, None
         result = await self._result(record["token"])

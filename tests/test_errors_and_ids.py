@@ -360,3 +360,20 @@ def test_percent_encoding_of_a_real_id_names_the_same_file(proxy, client, real_i
     headers = {"Authorization": f"Bearer {MASTER_KEY}", **PROVIDER}
     response = httpx.get(f"{proxy.url}/v1/files/{encoded}", headers=headers, timeout=60)
     assert response.status_code == 200 and response.json()["id"] == real_ids["file"]
+
+
+def test_batch_whose_creator_died_before_the_job_existed_is_reported_failed(stand_ins, client):
+    """A batch record with no Vertex job (the creating proxy stopped between the two) is not 'validating' forever."""
+    from litellm_vertex_batch import ids as plugin_ids
+
+    token = plugin_ids.new_token(now=1_700_000_000)
+    record = {"token": token, "id": plugin_ids.batch_id(token), "input_file_id": "file-vb" + "0" * 26,
+              "input_token": "0" * 26, "endpoint": "/v1/chat/completions", "completion_window": "24h",
+              "metadata": None, "model": "gemini-2.5-flash-lite", "created_at": 1_700_000_000, "total": 3,
+              "project": "emulator-project", "location": "us-central1", "job_name": None, "creator": {},
+              "owner": {}, "cancelling_at": None, "price_overrides": {}}
+    gcs_bucket(stand_ins).blob(f"{PREFIX}batches/{token}.json").upload_from_string(json.dumps(record))
+    batch = client.batches.retrieve(record["id"], extra_headers=PROVIDER)
+    assert batch.status == "failed" and batch.failed_at == 1_700_000_000
+    assert "never submitted" in batch.errors.data[0].message
+    assert batch.request_counts.total == 3

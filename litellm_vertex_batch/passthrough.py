@@ -20,11 +20,10 @@ from . import states
 from .gcs import Bucket
 from .pricing import CostTally, price_info
 from .settings import Settings
-from .spend import CREATOR_KEYS, creator_metadata
+from .spend import CREATOR_KEYS, creator_metadata, log_batch_cost, once
 from .transform_input import bare_model
 
 _JOB_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/batchPredictionJobs/(\d+)$")
-LEASE_SECONDS = 300
 
 
 def job_from_event(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -60,20 +59,14 @@ async def observe(settings: Settings, job: Mapping[str, Any], kwargs: Mapping[st
         caller = _caller(kwargs)
         await asyncio.to_thread(lambda: bucket.write_json(creator_name, caller, only_if_absent=True))
         return False
-    if await asyncio.to_thread(bucket.read_json, charged_name) is not None:
-        return False
-    if not await asyncio.to_thread(bucket.claim, lock_name, LEASE_SECONDS):
-        return False
-    try:
+
+    async def log() -> float:
         found = await asyncio.to_thread(bucket.read_json, creator_name)
         creator = found[0] if found else _caller(kwargs)
         tally = await asyncio.to_thread(price_output, settings, job)
-        await _log(job, tally, creator)
-    except BaseException:
-        await asyncio.to_thread(bucket.delete, lock_name)
-        raise
-    await asyncio.to_thread(lambda: bucket.write_json(charged_name, {"charged_at": time.time(), "cost": tally.cost}))
-    return True
+        return await _log(job, tally.as_result(), creator)
+
+    return await once(bucket, charged_name, lock_name, log)
 
 
 def price_output(settings: Settings, job: Mapping[str, Any]) -> CostTally:
@@ -97,7 +90,7 @@ def price_output(settings: Settings, job: Mapping[str, Any]) -> CostTally:
     return tally
 
 
-def _batch(job: Mapping[str, Any], tally: CostTally) -> Any:
+def _batch(job: Mapping[str, Any], priced: Mapping[str, Any]) -> Any:
     from litellm.types.utils import LiteLLMBatch
 
     created = states.rfc3339_to_unix(job.get("createTime")) or int(time.time())
@@ -107,14 +100,13 @@ def _batch(job: Mapping[str, Any], tally: CostTally) -> Any:
         input_file_id=",".join((job.get("inputConfig") or {}).get("gcsSource", {}).get("uris", [])) or "unknown",
         completion_window="24h", status=status, created_at=created,
         output_file_id=(job.get("outputInfo") or {}).get("gcsOutputDirectory") or "none",
-        request_counts={"total": tally.succeeded + tally.failed, "completed": tally.succeeded,
-                        "failed": tally.failed},
-        metadata={states.COST_METADATA_KEY: states.format_cost(tally.cost)})
+        request_counts=priced["request_counts"], usage=priced["usage"],
+        metadata={states.COST_METADATA_KEY: states.format_cost(priced["cost"])})
 
 
-async def _log(job: Mapping[str, Any], tally: CostTally, creator: Mapping[str, Any]) -> None:
+async def _log(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any]) -> float:
+    """Log through a LiteLLM logging object of the plugin's own, attributed to the job's creator."""
     from litellm.litellm_core_utils.litellm_logging import Logging
-    from litellm.types.utils import Usage
 
     model = bare_model(str(job.get("model") or ""))
     call_id = str(uuid.uuid4())
@@ -126,11 +118,4 @@ async def _log(job: Mapping[str, Any], tally: CostTally, creator: Mapping[str, A
                         "proxy_server_request": {}, "model_info": {}, "preset_cache_key": None,
                         "stream_response": {}},
         optional_params={}, model=model, custom_llm_provider="vertex_ai")
-    usage = Usage(prompt_tokens=tally.input_tokens, completion_tokens=tally.output_tokens,
-                  total_tokens=tally.input_tokens + tally.output_tokens,
-                  prompt_tokens_details={"cached_tokens": tally.cached_tokens},
-                  completion_tokens_details={"reasoning_tokens": tally.reasoning_tokens})
-    await logging_obj.async_success_handler(
-        result=_batch(job, tally), batch_cost=tally.cost, batch_usage=usage, batch_models=[model],
-        batch_prompt_cost=tally.prompt_cost, batch_completion_cost=tally.completion_cost,
-        batch_successful_requests=tally.succeeded, batch_failed_requests=tally.failed)
+    return await log_batch_cost(logging_obj, _batch(job, priced), model, priced)

@@ -165,7 +165,7 @@ class VertexBatchFiles:
         logging_obj = _prepared_logging(kwargs, batch.model)
         if logging_obj is None or result is None:
             return batch
-        charged = await spend.charge_once(service.bucket, record, result, batch, logging_obj, kwargs)
+        charged = await spend.charge_once(service.bucket, record, result, batch, logging_obj)
         if not charged:
             # already charged (or being charged elsewhere); LiteLLM's own batch pricing, which cannot
             # read this provider's output, must not log it again

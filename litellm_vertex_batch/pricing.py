@@ -147,6 +147,16 @@ class CostTally:
     def as_dict(self) -> dict[str, float]:
         return {"cost": self.cost, "prompt_cost": self.prompt_cost, "completion_cost": self.completion_cost}
 
+    def as_result(self) -> dict[str, Any]:
+        """Cost, batch usage and counts, shaped like a finalization result record."""
+        from .transform_output import usage_totals
+
+        return {**self.as_dict(), "request_counts": {"total": self.succeeded + self.failed,
+                                                     "completed": self.succeeded, "failed": self.failed},
+                "usage": usage_totals({"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                                       "cached_tokens": self.cached_tokens,
+                                       "reasoning_tokens": self.reasoning_tokens})}
+
 
 def price_info(model: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The price map entry for a Vertex Gemini model, with the operator's price keys laid over it."""

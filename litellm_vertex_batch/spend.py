@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from . import layout
 from .gcs import Bucket
@@ -50,34 +50,51 @@ def _json_safe(value: Any) -> bool:
     return False
 
 
-async def charge_once(bucket: Bucket, record: Mapping[str, Any], result: Mapping[str, Any], batch: Any,
-                      logging_obj: Any, kwargs: Mapping[str, Any]) -> bool:
-    """Log the batch's cost through ``logging_obj`` unless it was already logged; True if this call logged it."""
-    s = bucket.settings
-    token = record["token"]
-    done_name = layout.charge_record(s, token)
+async def once(bucket: Bucket, done_name: str, lock_name: str, log: Callable[[], Awaitable[float]]) -> bool:
+    """Run ``log`` (which returns the cost it logged) unless ``done_name`` says it already ran; True if it ran.
+
+    The lease ``lock_name`` keeps two replicas from logging at once; released on failure so a later call
+    retries, and taken over after ``CHARGE_LEASE_SECONDS`` if its holder died before writing ``done_name``.
+    """
     if await asyncio.to_thread(bucket.read_json, done_name) is not None:
         return False
-    if not await asyncio.to_thread(bucket.claim, layout.charge_lock(s, token), CHARGE_LEASE_SECONDS):
+    if not await asyncio.to_thread(bucket.claim, lock_name, CHARGE_LEASE_SECONDS):
         return False
     try:
-        _attribute_to_creator(logging_obj, record, kwargs)
-        await logging_obj.async_success_handler(
-            result=batch.model_copy(deep=True),  # LiteLLM swaps in chat-style usage; the client keeps the batch's
-            batch_cost=float(result.get("cost", 0.0)), batch_usage=_usage(result),
-            batch_models=[record.get("model")], batch_prompt_cost=float(result.get("prompt_cost", 0.0)),
-            batch_completion_cost=float(result.get("completion_cost", 0.0)),
-            batch_successful_requests=result["request_counts"].get("completed"),
-            batch_failed_requests=result["request_counts"].get("failed"))
+        cost = await log()
     except BaseException:
-        await asyncio.to_thread(bucket.delete, layout.charge_lock(s, token))  # let a later retrieve charge it
+        await asyncio.to_thread(bucket.delete, lock_name)
         raise
-    await asyncio.to_thread(lambda: bucket.write_json(done_name, {"charged_at": time.time(),
-                                                                   "cost": result.get("cost")}))
+    await asyncio.to_thread(lambda: bucket.write_json(done_name, {"charged_at": time.time(), "cost": cost}))
     return True
 
 
-def _attribute_to_creator(logging_obj: Any, record: Mapping[str, Any], kwargs: Mapping[str, Any]) -> None:
+async def log_batch_cost(logging_obj: Any, batch: Any, model: str, priced: Mapping[str, Any]) -> float:
+    """Hand a batch's cost to LiteLLM's logging as its own batch-cost job does; ``priced`` is a result record
+    (cost, prompt_cost, completion_cost, batch usage, request_counts)."""
+    counts = priced["request_counts"]
+    await logging_obj.async_success_handler(
+        result=batch.model_copy(deep=True),  # LiteLLM swaps in chat-style usage; the caller keeps the batch's
+        batch_cost=float(priced.get("cost", 0.0)), batch_usage=_usage(priced), batch_models=[model],
+        batch_prompt_cost=float(priced.get("prompt_cost", 0.0)),
+        batch_completion_cost=float(priced.get("completion_cost", 0.0)),
+        batch_successful_requests=counts.get("completed"), batch_failed_requests=counts.get("failed"))
+    return float(priced.get("cost", 0.0))
+
+
+async def charge_once(bucket: Bucket, record: Mapping[str, Any], result: Mapping[str, Any], batch: Any,
+                      logging_obj: Any) -> bool:
+    """Log the batch's cost through the retrieve's ``logging_obj``, attributed to its creator, once."""
+    s = bucket.settings
+
+    async def log() -> float:
+        _attribute_to_creator(logging_obj, record)
+        return await log_batch_cost(logging_obj, batch, record.get("model") or "", result)
+
+    return await once(bucket, layout.charge_record(s, record["token"]), layout.charge_lock(s, record["token"]), log)
+
+
+def _attribute_to_creator(logging_obj: Any, record: Mapping[str, Any]) -> None:
     """Point the logging object's metadata at the batch's creator instead of whoever retrieved it."""
     creator = dict(record.get("creator") or {})
     if record.get("metadata"):

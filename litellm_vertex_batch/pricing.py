@@ -38,9 +38,11 @@ class RowTokens:
             except (TypeError, ValueError):
                 return 0
 
+        candidates, thoughts = count("candidatesTokenCount"), count("thoughtsTokenCount")
+        if thoughts and _candidates_include_thoughts(usage):
+            candidates = max(0, candidates - thoughts)  # else thinking would be billed twice
         return cls(prompt=count("promptTokenCount"), tool_use_prompt=count("toolUsePromptTokenCount"),
-                   cached=count("cachedContentTokenCount"), candidates=count("candidatesTokenCount"),
-                   thoughts=count("thoughtsTokenCount"))
+                   cached=count("cachedContentTokenCount"), candidates=candidates, thoughts=thoughts)
 
     @property
     def input_tokens(self) -> int:
@@ -49,6 +51,13 @@ class RowTokens:
     @property
     def output_tokens(self) -> int:
         return self.candidates + self.thoughts
+
+
+def _candidates_include_thoughts(usage: Mapping[str, Any]) -> bool:
+    """LiteLLM's own rule for reading Gemini usage (some responses count thinking inside candidates)."""
+    from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
+
+    return bool(VertexGeminiConfig.is_candidate_token_count_inclusive(dict(usage)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,52 @@
+"""Per-row batch pricing with plain data: batch keys, the 50% fallback, cache precedence, per-row tiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from litellm_vertex_batch.pricing import CostTally, RowTokens, row_cost
+
+INFO = {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6, "cache_read_input_token_cost": 2e-7,
+        "input_cost_per_token_above_200k_tokens": 4e-6, "output_cost_per_token_above_200k_tokens": 1.2e-5}
+
+
+def test_half_the_online_rate_without_batch_keys():
+    cost = row_cost(RowTokens(prompt=100, candidates=10), INFO)
+    assert cost.prompt_cost == pytest.approx(100 * 1e-6) and cost.completion_cost == pytest.approx(10 * 4e-6)
+
+
+def test_batch_keys_win_over_the_fallback():
+    info = {**INFO, "input_cost_per_token_batches": 5e-7, "output_cost_per_token_batches": 1e-6}
+    cost = row_cost(RowTokens(prompt=100, candidates=10), info)
+    assert cost.prompt_cost == pytest.approx(100 * 5e-7) and cost.completion_cost == pytest.approx(10 * 1e-6)
+
+
+def test_cached_tokens_at_the_cache_rate_not_halved_again():
+    cost = row_cost(RowTokens(prompt=100, cached=40), INFO)
+    assert cost.prompt_cost == pytest.approx(60 * 1e-6 + 40 * 2e-7)
+
+
+def test_tier_chosen_per_row_by_its_prompt():
+    small = row_cost(RowTokens(prompt=200_000, candidates=1), INFO)
+    large = row_cost(RowTokens(prompt=200_001, candidates=1), INFO)
+    assert small.prompt_cost == pytest.approx(200_000 * 1e-6)
+    assert large.prompt_cost == pytest.approx(200_001 * 2e-6) and large.completion_cost == pytest.approx(6e-6)
+
+
+def test_thinking_counted_once_whether_or_not_candidates_include_it():
+    exclusive = RowTokens.from_usage_metadata({"promptTokenCount": 10, "candidatesTokenCount": 5,
+                                               "thoughtsTokenCount": 7, "totalTokenCount": 22})
+    inclusive = RowTokens.from_usage_metadata({"promptTokenCount": 10, "candidatesTokenCount": 12,
+                                               "thoughtsTokenCount": 7, "totalTokenCount": 22})
+    assert exclusive == inclusive == RowTokens(prompt=10, candidates=5, thoughts=7)
+    assert exclusive.output_tokens == 12
+
+
+def test_failed_rows_cost_nothing():
+    tally = CostTally(INFO)
+    tally.add({"status": "Bad Request: {}", "request": {}})
+    tally.add({"status": "", "response": {"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2,
+                                                            "totalTokenCount": 6}}})
+    assert (tally.succeeded, tally.failed) == (1, 1)
+    assert tally.cost == pytest.approx(4 * 1e-6 + 2 * 4e-6)
+    assert tally.as_result()["usage"]["total_tokens"] == 6

@@ -9,9 +9,7 @@ else it does not exist (404, never 403, so existence is not confirmed). A call w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-_ADMIN_ROLES = frozenset({"proxy_admin"})
+from typing import Any, ClassVar, Mapping
 
 
 @dataclass(frozen=True)
@@ -20,28 +18,13 @@ class Caller:
     team_id: str | None = None
     user_id: str | None = None
     is_admin: bool = False
-
-    @classmethod
-    def from_call(cls, kwargs: Mapping[str, Any]) -> "Caller":
-        """The identity the proxy attached to this call (``litellm_metadata`` / ``metadata``)."""
-        for bag in (kwargs.get("litellm_metadata"), kwargs.get("metadata")):
-            if isinstance(bag, Mapping) and bag.get("user_api_key_hash"):
-                auth = bag.get("user_api_key_auth")
-                role = getattr(getattr(auth, "user_role", None), "value", getattr(auth, "user_role", None))
-                return cls(key_hash=str(bag["user_api_key_hash"]),
-                           team_id=_text(bag.get("user_api_key_team_id")),
-                           user_id=_text(bag.get("user_api_key_user_id")),
-                           is_admin=str(role or bag.get("user_api_key_user_role") or "") in _ADMIN_ROLES)
-        return cls(is_admin=True)  # no proxy identity: library use, nothing to separate
+    #: proxy roles that see every object
+    ADMIN_ROLES: ClassVar[frozenset[str]] = frozenset({"proxy_admin"})
 
     def owner_fields(self) -> dict[str, str]:
         """What is stored with an object this caller creates."""
         fields = {"owner_key_hash": self.key_hash, "owner_team_id": self.team_id, "owner_user_id": self.user_id}
         return {k: v for k, v in fields.items() if v}
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def may_access(owner: Mapping[str, Any], caller: Caller, team_access: bool = True) -> bool:

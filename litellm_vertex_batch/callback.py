@@ -14,7 +14,9 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from . import hook, passthrough
 from .errors import VertexBatchError
-from .plugin import PROVIDER, VertexBatchFiles, files_settings_entry
+from .call_context import files_settings_entry
+from .deployments import check_prices_when_router_ready
+from .plugin import PROVIDER, VertexBatchFiles
 from .settings import resolve
 
 log = logging.getLogger("litellm_vertex_batch")
@@ -28,6 +30,8 @@ class VertexBatchCallback(CustomLogger):
 
     def install(self) -> bool:
         self.active = hook.install(self.handlers, PROVIDER)
+        if self.active:
+            check_prices_when_router_ready()
         return self.active
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:

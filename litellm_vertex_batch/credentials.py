@@ -13,14 +13,14 @@ import os
 import threading
 from typing import Any
 
-from .errors import ConfigurationError, UpstreamError
+from .errors import ConfigurationError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _cache: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def _info(source: Any) -> dict[str, Any] | None:
+def _info(source: Any, setting: str) -> dict[str, Any] | None:
     if source is None or source == "":
         return None
     if isinstance(source, dict):
@@ -30,23 +30,26 @@ def _info(source: Any) -> dict[str, Any] | None:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"vertex_credentials is not valid JSON: {exc.msg}") from exc
+            raise ConfigurationError(f"{setting} is not valid JSON", detail=exc.msg) from exc
     if not os.path.exists(text):
-        raise ConfigurationError(f"credentials file {text!r} does not exist")
+        raise ConfigurationError(f"{setting} names a credentials file that does not exist",
+                                 detail=f"no file {text!r}")
     with open(text, encoding="utf-8") as handle:
         try:
             return json.load(handle)
         except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"credentials file {text!r} is not valid JSON: {exc.msg}") from exc
+            raise ConfigurationError(f"{setting} names a credentials file that is not valid JSON",
+                                     detail=f"{text!r}: {exc.msg}") from exc
 
 
-def load(source: Any) -> Any:
-    """google-auth credentials for ``source`` (cached), or application default credentials."""
+def load(source: Any, setting: str = "vertex_credentials") -> Any:
+    """google-auth credentials for ``source`` (cached), or application default credentials; ``setting`` is the
+    name errors give the operator (never the file path, which only the proxy log shows)."""
     key = json.dumps(source, sort_keys=True) if isinstance(source, dict) else str(source)
     with _lock:
         if key in _cache:
             return _cache[key]
-        info = _info(source)
+        info = _info(source, setting)
         if info is None:
             import google.auth
 
@@ -54,8 +57,8 @@ def load(source: Any) -> Any:
                 creds, _ = google.auth.default(scopes=list(SCOPES))
             except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError
                 raise ConfigurationError(
-                    "no Google credentials: set vertex_credentials, GOOGLE_APPLICATION_CREDENTIALS or "
-                    f"application default credentials ({exc})") from exc
+                    f"no Google credentials: set {setting}, GOOGLE_APPLICATION_CREDENTIALS or application default "
+                    "credentials", detail=str(exc)) from exc
         elif info.get("type") == "service_account":
             from google.oauth2 import service_account
 
@@ -81,12 +84,16 @@ def _refresh_sync(creds: Any) -> str:
         return creds.token
 
 
-async def access_token(source: Any) -> str:
-    """A valid OAuth access token, refreshed off the event loop."""
-    creds = load(source)
+async def access_token(source: Any, setting: str = "vertex_credentials") -> str:
+    """A valid OAuth access token, refreshed off the event loop.
+
+    Failing to get one is the gateway's problem, not the caller's: a 502 naming the setting, never a 401/403
+    (which would tell a client its own key is wrong)."""
+    creds = load(source, setting)
     if creds.valid:
         return creds.token
     try:
         return await asyncio.to_thread(_refresh_sync, creds)
     except Exception as exc:  # google.auth.exceptions.RefreshError, transport errors
-        raise UpstreamError(f"could not obtain a Google access token: {exc}", 401) from exc
+        raise ConfigurationError(f"the gateway could not obtain a Google access token with its {setting} setting",
+                                 502, detail=repr(exc)) from exc

@@ -13,7 +13,12 @@ exception types the proxy turns into the right HTTP status.
 
 from __future__ import annotations
 
+import logging
+import re
+
 import litellm
+
+log = logging.getLogger("litellm_vertex_batch")
 
 PROVIDER = "vertex_batch"
 
@@ -37,7 +42,14 @@ class NotFound(VertexBatchError):
 
 
 class ConfigurationError(VertexBatchError):
+    """The gateway's own setting is missing or unusable. ``message`` names the setting and is safe for clients;
+    ``detail`` (server file paths, Google's text) goes only to the proxy log."""
+
     status_code = 500
+
+    def __init__(self, message: str, status_code: int | None = None, detail: str | None = None) -> None:
+        super().__init__(message, status_code)
+        self.detail = detail
 
 
 class UpstreamError(VertexBatchError):
@@ -56,8 +68,19 @@ class TransientError(UpstreamError):
         self.ambiguous = ambiguous
 
 
+def without_storage_names(message: str, bucket: str) -> str:
+    """``message`` with the gateway's bucket and object names (``gs://b/p/o``, ``b/p/o``, ``/b/b/o/p%2Fo``) taken
+    out: a client is told what failed, never where the gateway keeps things."""
+    if not bucket:
+        return message
+    pattern = r"(?:gs://)?(?<![\w.-])" + re.escape(bucket) + r"(?![\w.-])(?:/[^\s'\"<>]*)?"
+    return re.sub(pattern, "<gateway storage>", message)
+
+
 def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
     """The LiteLLM exception the proxy renders with ``err.status_code`` and ``err.message``."""
+    if isinstance(err, ConfigurationError) and err.detail:
+        log.error("litellm-vertex-batch: %s (%s)", err.message, err.detail)
     code = err.status_code
     kwargs = {"message": err.message, "llm_provider": PROVIDER, "model": model}
     if code == 400:

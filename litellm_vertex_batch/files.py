@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from . import ids, jsonl, layout
 from .access import Caller, may_access
 from .errors import InvalidRequest, NotFound, VertexBatchError
 from .gcs import CHUNK, Bucket, ObjectInfo
-from .pricing import is_known_model
 from .transform_input import InputConverter, iter_lines
 from .transform_output import row_custom_id
 
@@ -36,13 +35,49 @@ def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
             "status_details": None}
 
 
+def convert_input(source: IO[bytes], rows: IO[bytes], model: str | None,
+                  known_model: Callable[[str], bool] | None = None) -> Any:
+    """Validate ``source`` whole and write its Vertex rows to ``rows``; InvalidRequest lists every problem."""
+    source.seek(0)
+    converter = InputConverter(model, known_model=known_model)
+    for line_no, raw in iter_lines(_chunks(source)):
+        row = converter.convert(line_no, raw)
+        if row is None:
+            continue
+        try:
+            encoded = jsonl.dumps_line(row)
+        except UnicodeEncodeError as exc:
+            converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
+                                           "which is not valid Unicode", row_custom_id(row))
+            continue
+        except ValueError as exc:  # a value LiteLLM's mapping made non-finite
+            converter.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", row_custom_id(row))
+            continue
+        if not converter.summary.problems:
+            rows.write(encoded)
+    summary = converter.finish()
+    size = source.tell()
+    if size > MAX_INPUT_BYTES:
+        summary.add(None, f"the file is {size} bytes; Vertex accepts at most {MAX_INPUT_BYTES} per batch")
+    if rows.tell() > MAX_INPUT_BYTES:
+        summary.add(None, f"converted for Vertex the file is {rows.tell()} bytes, over Vertex's "
+                          f"{MAX_INPUT_BYTES}-byte limit per batch")
+    if summary.problems:
+        raise InvalidRequest(summary.message())
+    source.seek(0)
+    return summary
+
+
 class FileStore:
     """Files as ``caller`` sees them: another tenant's file does not exist (404)."""
 
-    def __init__(self, bucket: Bucket, caller: Caller | None = None) -> None:
+    def __init__(self, bucket: Bucket, caller: Caller | None = None,
+                 known_model: Callable[[str], bool] | None = None) -> None:
         self.bucket = bucket
         self.s = bucket.settings
         self.caller = caller or Caller(is_admin=True)
+        #: which models a batch may name (LiteLLM's price map and the operator's model_list)
+        self.known_model = known_model
 
     def visible(self, metadata: dict[str, str]) -> bool:
         return may_access(metadata, self.caller, self.s.team_access)
@@ -56,7 +91,7 @@ class FileStore:
         try:
             if purpose == "batch":
                 with tempfile.TemporaryFile() as rows:
-                    summary = self._convert(source, rows, model)
+                    summary = convert_input(source, rows, model, self.known_model)
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
                                     lines=str(summary.lines))
                     rows.seek(0)
@@ -75,34 +110,6 @@ class FileStore:
                 self.bucket.delete(name)
             except VertexBatchError:
                 log.error("litellm_vertex_batch: could not remove %s after a failed upload", name)
-
-    @staticmethod
-    def _convert(source: IO[bytes], rows: IO[bytes], model: str | None) -> Any:
-        source.seek(0)
-        converter = InputConverter(model, known_model=is_known_model)
-        for line_no, raw in iter_lines(_chunks(source)):
-            row = converter.convert(line_no, raw)
-            if row is None:
-                continue
-            try:
-                encoded = jsonl.dumps_line(row)
-            except UnicodeEncodeError as exc:
-                converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
-                                               "which is not valid Unicode", row_custom_id(row))
-                continue
-            if not converter.summary.problems:
-                rows.write(encoded)
-        summary = converter.finish()
-        size = source.tell()
-        if size > MAX_INPUT_BYTES:
-            summary.add(None, f"the file is {size} bytes; Vertex accepts at most {MAX_INPUT_BYTES} per batch")
-        if rows.tell() > MAX_INPUT_BYTES:
-            summary.add(None, f"converted for Vertex the file is {rows.tell()} bytes, over Vertex's "
-                              f"{MAX_INPUT_BYTES}-byte limit per batch")
-        if summary.problems:
-            raise InvalidRequest(summary.message())
-        source.seek(0)
-        return summary
 
     def info(self, token: str) -> ObjectInfo:
         info = self.bucket.info(layout.file_object(self.s, token))

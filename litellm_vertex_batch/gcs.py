@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator, Iterator
 
-from .errors import NotFound, TransientError, UpstreamError
+from .errors import NotFound, TransientError, UpstreamError, VertexBatchError, without_storage_names
 from .settings import Settings
 
 log = logging.getLogger("litellm_vertex_batch")
@@ -42,7 +42,8 @@ def _client(settings: Settings) -> Any:
             from . import credentials
 
             anonymous = bool(settings.gcs_endpoint) and not settings.gcs_credentials  # an emulator, no credentials
-            creds = AnonymousCredentials() if anonymous else credentials.load(settings.gcs_credentials)
+            creds = AnonymousCredentials() if anonymous else credentials.load(settings.gcs_credentials,
+                                                                              "gcs_path_service_account")
             options = {"api_endpoint": settings.gcs_endpoint} if settings.gcs_endpoint else None
             _clients[key] = storage.Client(project=settings.project, credentials=creds, client_options=options,
                                            use_auth_w_custom_endpoint=not anonymous)
@@ -87,11 +88,17 @@ class Bucket:
         try:
             return fn(*args, **kwargs)
         except gexc.NotFound as exc:
-            raise NotFound(f"Cloud Storage object not found: {getattr(exc, 'message', exc)}") from exc
-        except UpstreamError:
+            raise self._safe(NotFound(f"Cloud Storage object not found: {getattr(exc, 'message', exc)}")) from exc
+        except VertexBatchError:
             raise
         except Exception as exc:
-            raise _translate(exc) from exc
+            raise self._safe(_translate(exc)) from exc
+
+    def _safe(self, err: VertexBatchError) -> VertexBatchError:
+        """The error with the bucket's and objects' names taken out of Google's message (clients read it)."""
+        err.message = without_storage_names(err.message, self.settings.bucket)
+        err.args = (err.message,)
+        return err
 
     def upload(self, name: str, source: IO[bytes], metadata: dict[str, str] | None = None,
                content_type: str = "application/jsonl") -> int:
@@ -107,7 +114,7 @@ class Bucket:
             source.seek(0, 2)
             if stored is not None and stored.size == source.tell():
                 return stored.size
-            raise TransientError(f"Cloud Storage lost the upload of {name}: {exc.message}", 503) from exc
+            raise TransientError(f"Cloud Storage lost an upload: {exc.message}", 503) from exc
         return int(blob.size or 0)
 
     def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
@@ -162,8 +169,10 @@ class Bucket:
             for blob in self._bucket.list_blobs(prefix=prefix, start_offset=start_offset or None,
                                                 max_results=limit, **self._opts):
                 yield _object_info(blob)
+        except VertexBatchError:
+            raise
         except Exception as exc:
-            raise _translate(exc) from exc
+            raise self._safe(_translate(exc)) from exc
 
     def delete(self, name: str) -> bool:
         try:

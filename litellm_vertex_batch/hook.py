@@ -89,6 +89,7 @@ def install(handlers: Any, provider: str) -> bool:
         setattr(litellm, name, _dispatcher(name, original, ours, handlers))
     streaming = importlib.import_module(_STREAMING_MODULE)
     streaming.FILE_CONTENT_STREAMING_PROVIDERS = frozenset(streaming.FILE_CONTENT_STREAMING_PROVIDERS | {provider})
+    _guard_batch_file_check()
     _register_provider(provider)
     log.info("litellm-vertex-batch active on LiteLLM %s for custom-llm-provider %s", litellm_version(),
              ", ".join(sorted(handlers.provider_names())))
@@ -115,3 +116,50 @@ def _register_provider(provider: str) -> None:
     if not any(entry.get("provider") == provider for entry in litellm.custom_provider_map):
         litellm.custom_provider_map.append({"provider": provider, "custom_handler": CustomLLM()})
     custom_llm_setup()
+
+
+def _guard_batch_file_check() -> None:
+    """The proxy's own upload check parses each line with ``json.loads`` before any provider sees the file, and a
+    line nested thousands of levels deep makes it raise RecursionError: a 500. Turn exactly that into a 400
+    naming the line; every other outcome of the check is LiteLLM's, unchanged."""
+    module = importlib.import_module(_FILES_ENDPOINTS_MODULE)
+    original = getattr(module, "check_batch_file_upload", None)
+    if original is None or hasattr(original, _ORIGINAL):
+        return
+
+    def check_batch_file_upload(filename: Any, file_source: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(filename, file_source, *args, **kwargs)
+        except RecursionError:
+            from litellm.proxy._types import ProxyException
+
+            raise ProxyException(
+                message=f"Batch input file line {_too_deep_line(file_source)} nests objects and arrays too deeply "
+                        "to be read. The file was not forwarded to the provider.",
+                type="invalid_request_error", param="file", code=400) from None
+
+    setattr(check_batch_file_upload, _ORIGINAL, original)
+    module.check_batch_file_upload = check_batch_file_upload
+
+
+def _too_deep_line(file_source: Any) -> int | str:
+    """The number of the first line whose parsing exhausts the recursion limit (as LiteLLM counts lines)."""
+    import json
+
+    if isinstance(file_source, bytes):
+        lines: Any = file_source.splitlines()
+    else:
+        file_source.seek(0)
+        lines = file_source
+    try:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                json.loads(raw)
+            except RecursionError:
+                return number
+            except ValueError:
+                continue
+        return "?"
+    finally:
+        if not isinstance(file_source, bytes):
+            file_source.seek(0)

@@ -14,6 +14,10 @@ import re
 from typing import Any
 
 MAX_DEPTH = 15
+#: Objects and arrays an input line may nest before it is refused unread: a line Vertex could import
+#: stays well below (15 object levels, never an array directly in an array), and every later step,
+#: LiteLLM's mapping included, recurses per level.
+MAX_LINE_NESTING = 40
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_DEF_KEYS = ("$defs", "definitions")
 
@@ -46,6 +50,19 @@ def _resolve(node: Any, defs: dict[str, Any], seen: tuple[str, ...]) -> Any:
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _resolve(merged, defs, seen + (ref,))
     return {k: _resolve(v, defs, seen) for k, v in node.items()}
+
+
+def nesting_problem(value: Any, limit: int = MAX_LINE_NESTING) -> str | None:
+    """Why ``value`` nests too deeply to be processed, found without recursion; None when it does not."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth >= limit:
+                return (f"nests objects and arrays more than {limit} levels deep (Vertex imports at most "
+                        f"{MAX_DEPTH} levels of nested objects)")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def row_problems(row: Any, limit: int = 3) -> list[str]:

@@ -1,7 +1,8 @@
 """The nine Files/Batches handlers the proxy calls for this plugin's provider names.
 
-Each handler resolves its settings (deployment kwargs > files_settings > env), runs the service, and
-translates plugin errors to LiteLLM exceptions in one place (``_translated``).
+Each handler parses its kwargs once into a ``CallContext`` (settings from operator sources only: the
+routed deployment as the router holds it, files_settings, env), runs the service, and translates plugin
+errors to LiteLLM exceptions in one place (``_translated``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 import httpx
 
 from . import ids, layout, settings as settings_mod, spend
-from .access import Caller
 from .batches import BatchService
+from .call_context import CallContext, files_settings_entry
+from .deployments import is_served_model, price_overrides
 from .errors import NotFound, VertexBatchError, to_litellm_error
 from .files import FileStore
 from .gcs import Bucket
-from .pricing import price_overrides
 from .vertex import VertexClient
 
 log = logging.getLogger("litellm_vertex_batch")
@@ -36,18 +37,6 @@ def _translated(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         except VertexBatchError as err:
             raise to_litellm_error(err) from err
     return wrapper
-
-
-def files_settings_entry(provider: str = PROVIDER) -> Mapping[str, Any]:
-    """This provider's entry under ``files_settings`` in proxy_config.yaml, if the proxy loaded one."""
-    try:
-        from litellm.proxy.openai_files_endpoints import files_endpoints
-    except ImportError:
-        return {}
-    for entry in getattr(files_endpoints, "files_config", None) or []:
-        if isinstance(entry, dict) and entry.get("custom_llm_provider") == provider:
-            return entry
-    return {}
 
 
 def _user_metadata(metadata: Any) -> dict[str, str] | None:
@@ -75,52 +64,49 @@ class VertexBatchFiles:
             names.add("vertex_ai")
         return frozenset(names)
 
-    def _settings(self, kwargs: Mapping[str, Any]) -> settings_mod.Settings:
-        return settings_mod.resolve(kwargs, files_settings_entry())
-
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None or self._http.is_closed:
             self._http = httpx.AsyncClient()
         return self._http
 
-    def _files(self, kwargs: Mapping[str, Any]) -> FileStore:
-        return FileStore(Bucket(self._settings(kwargs)), Caller.from_call(kwargs))
+    def _files(self, ctx: CallContext) -> FileStore:
+        return FileStore(Bucket(ctx.settings), ctx.caller, known_model=is_served_model)
 
-    def _batches(self, kwargs: Mapping[str, Any]) -> BatchService:
-        s = self._settings(kwargs)
-        return BatchService(Bucket(s), VertexClient(s, self._http_client()), Caller.from_call(kwargs))
+    def _batches(self, ctx: CallContext) -> BatchService:
+        s = ctx.settings
+        return BatchService(Bucket(s), VertexClient(s, self._http_client()), ctx.caller)
 
     # ---- files -------------------------------------------------------------------------------
     @_translated
     async def acreate_file(self, file: Any, purpose: str, **kwargs: Any) -> Any:
         from litellm.types.llms.openai import OpenAIFileObject
 
+        ctx = CallContext.from_kwargs(kwargs)
         filename, source = _file_parts(file)
-        store = self._files(kwargs)
-        model = _deployment_model(kwargs)
-        created = await asyncio.to_thread(store.create, source, filename, purpose, model)
+        created = await asyncio.to_thread(self._files(ctx).create, source, filename, purpose, ctx.model)
         return OpenAIFileObject(**created)
 
     @_translated
     async def afile_retrieve(self, file_id: str, **kwargs: Any) -> Any:
         from litellm.types.llms.openai import OpenAIFileObject
 
-        store = self._files(kwargs)
+        store = self._files(CallContext.from_kwargs(kwargs))
         return OpenAIFileObject(**await asyncio.to_thread(store.retrieve, _file_token(file_id)))
 
     @_translated
     async def afile_delete(self, file_id: str, **kwargs: Any) -> Any:
         from openai.types.file_deleted import FileDeleted
 
-        store = self._files(kwargs)
+        store = self._files(CallContext.from_kwargs(kwargs))
         return FileDeleted(**await asyncio.to_thread(store.delete, _file_token(file_id)))
 
     @_translated
     async def afile_list(self, purpose: str | None = None, **kwargs: Any) -> Any:
         from litellm.types.llms.openai import OpenAIFileObject
 
-        store = self._files(kwargs)
-        query = _query(kwargs)
+        ctx = CallContext.from_kwargs(kwargs)
+        store = self._files(ctx)
+        query = ctx.query
         after = kwargs.get("after") or query.get("after")
         after_token = ids.parse_file_id(after) if after else None
         limit = _int(kwargs.get("limit") or query.get("limit"), 10000)
@@ -132,7 +118,7 @@ class VertexBatchFiles:
         from litellm.files.types import FileContentStreamingResult
         from litellm.types.llms.openai import HttpxBinaryResponseContent
 
-        store = self._files(kwargs)
+        store = self._files(CallContext.from_kwargs(kwargs))
         token = _file_token(file_id)
         info = await asyncio.to_thread(store.info, token)
         name = layout.file_object(store.s, token)
@@ -149,20 +135,20 @@ class VertexBatchFiles:
                             metadata: Any = None, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        service = self._batches(kwargs)
-        created = await service.create(input_file_id, endpoint, completion_window, _user_metadata(metadata),
-                                       _deployment_model(kwargs), spend.creator_metadata(kwargs),
-                                       lambda model: price_overrides(kwargs, model))
+        ctx = CallContext.from_kwargs(kwargs)
+        created = await self._batches(ctx).create(input_file_id, endpoint, completion_window,
+                                                  _user_metadata(metadata), ctx.model, ctx.creator, price_overrides)
         return LiteLLMBatch(**created)
 
     @_translated
     async def aretrieve_batch(self, batch_id: str, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        service = self._batches(kwargs)
+        ctx = CallContext.from_kwargs(kwargs)
+        service = self._batches(ctx)
         found, record, result = await service.retrieve_with_result(batch_id)
         batch = LiteLLMBatch(**found)
-        logging_obj = _prepared_logging(kwargs, batch.model)
+        logging_obj = _prepared_logging(kwargs, ctx, batch.model)
         if logging_obj is None or result is None:
             return batch
         charged = await spend.charge_once(service.bucket, record, result, batch, logging_obj)
@@ -177,7 +163,7 @@ class VertexBatchFiles:
         from litellm.types.utils import LiteLLMBatch
 
         limit = max(1, min(int(limit or 20), 100))
-        found = await self._batches(kwargs).list(after, limit + 1)
+        found = await self._batches(CallContext.from_kwargs(kwargs)).list(after, limit + 1)
         page = [LiteLLMBatch(**item) for item in found[:limit]]
         return {"object": "list", "data": page, "first_id": page[0].id if page else None,
                 "last_id": page[-1].id if page else None, "has_more": len(found) > limit}
@@ -186,10 +172,10 @@ class VertexBatchFiles:
     async def acancel_batch(self, batch_id: str, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        return LiteLLMBatch(**await self._batches(kwargs).cancel(batch_id))
+        return LiteLLMBatch(**await self._batches(CallContext.from_kwargs(kwargs)).cancel(batch_id))
 
 
-def _prepared_logging(kwargs: Mapping[str, Any], model: str | None) -> Any:
+def _prepared_logging(kwargs: Mapping[str, Any], ctx: CallContext, model: str | None) -> Any:
     """The call's LiteLLM logging object, given what built-in providers give it (provider, model, params)."""
     logging_obj = kwargs.get("litellm_logging_obj")
     if logging_obj is None or not hasattr(logging_obj, "update_from_kwargs"):
@@ -198,17 +184,11 @@ def _prepared_logging(kwargs: Mapping[str, Any], model: str | None) -> Any:
         kwargs=dict(kwargs), model=model, user=None, optional_params={},
         litellm_params={"litellm_call_id": kwargs.get("litellm_call_id"),
                         "proxy_server_request": kwargs.get("proxy_server_request"),
-                        "model_info": kwargs.get("model_info"), "preset_cache_key": None, "stream_response": {}},
+                        # the routed deployment's model_info as the operator wrote it, never the request's
+                        "model_info": dict(ctx.deployment.model_info) if ctx.deployment else None,
+                        "preset_cache_key": None, "stream_response": {}},
         custom_llm_provider=kwargs.get("custom_llm_provider") or PROVIDER)
     return logging_obj
-
-
-def _query(kwargs: Mapping[str, Any]) -> dict[str, str]:
-    """Query parameters of the proxied request; the proxy does not pass files.list's after/limit on."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    url = (kwargs.get("proxy_server_request") or {}).get("url") or ""
-    return dict(parse_qsl(urlsplit(str(url)).query))
 
 
 def _int(value: Any, default: int) -> int:
@@ -238,11 +218,3 @@ def _file_parts(file: Any) -> tuple[str, Any]:
     elif isinstance(source, str):
         source = io.BytesIO(source.encode("utf-8"))
     return os.path.basename(str(filename or "upload.jsonl")), source
-
-
-def _deployment_model(kwargs: Mapping[str, Any]) -> str | None:
-    """The Gemini model of a ``vertex_batch/<model>`` deployment the call was routed to, if any."""
-    model = kwargs.get("model")
-    if isinstance(model, str) and model.startswith(PROVIDER + "/"):
-        return model[len(PROVIDER) + 1:]
-    return None

@@ -8,6 +8,7 @@ implicit-cache rate, which takes precedence over the batch discount (the discoun
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -15,7 +16,8 @@ from typing import Any, Mapping
 BATCH_DISCOUNT = 0.5
 _TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens(?:_batches)?$")
 #: Operator-overridable price keys (model_info / litellm_params in model_list).
-PRICE_KEY_PATTERN = re.compile(r"^(input|output|cache_read_input)_(cost_per_token|token_cost|cost_per_reasoning_token)")
+PRICE_KEY_PATTERN = re.compile(
+    r"^(input|output|cache_read_input)_(cost_per_token|token_cost|cost_per_reasoning_token|cost_per_character)")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,18 @@ def _tier_suffix(info: Mapping[str, Any], prompt_tokens: int) -> str:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def price_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a price, or None when it is a finite number >= 0."""
+    number = _number(value)
+    if number is None:
+        return "is not a number"
+    if not math.isfinite(number):
+        return "is not finite"
+    if number < 0:
+        return "is negative"
+    return None
 
 
 def batch_rate(info: Mapping[str, Any], key: str) -> float | None:
@@ -178,53 +192,17 @@ def price_info(model: str, overrides: Mapping[str, Any] | None = None) -> dict[s
             info = dict(entry)
             break
     for key, value in (overrides or {}).items():
-        if PRICE_KEY_PATTERN.match(key) and _number(value) is not None:
+        if PRICE_KEY_PATTERN.match(key) and price_problem(value) is None:  # never a negative or infinite price
             info[key] = float(value)
     return info
 
 
-def price_overrides(call_kwargs: Mapping[str, Any], model: str) -> dict[str, float]:
-    """Operator price keys for ``model``: from the matching model_list deployment, then the call itself."""
-    found: dict[str, float] = {}
-    for deployment in _deployments_for(model):
-        for source in (deployment.get("model_info"), deployment.get("litellm_params")):
-            found.update(_price_keys(source))
-    for source in (call_kwargs.get("model_info"), call_kwargs):
-        found.update(_price_keys(source))
-    return found
-
-
-def _price_keys(source: Any) -> dict[str, float]:
-    if not isinstance(source, Mapping):
-        return {}
-    return {k: float(v) for k, v in source.items()
-            if isinstance(k, str) and PRICE_KEY_PATTERN.match(k) and _number(v) is not None}
-
-
-def _deployments_for(model: str) -> list[Mapping[str, Any]]:
-    """model_list entries that serve ``model`` through this plugin (by litellm model or model_name)."""
-    try:
-        from litellm.proxy.proxy_server import llm_router
-    except Exception:
-        return []
-    if llm_router is None:
-        return []
-    wanted = {f"vertex_batch/{model}", f"vertex_ai/{model}"}
-    found = []
-    for deployment in llm_router.model_list:
-        litellm_model = str((deployment.get("litellm_params") or {}).get("model") or "")
-        if litellm_model in wanted or (deployment.get("model_name") == model
-                                       and litellm_model.startswith(("vertex_batch/", "vertex_ai/"))):
-            found.append(deployment)
-    return found
-
-
 def is_known_model(model: str) -> bool:
-    """A Vertex model LiteLLM's price map knows, or one the operator serves through model_list."""
+    """A Vertex model LiteLLM's price map knows."""
     import litellm
 
     for name in (f"vertex_ai/{model}", model):
         entry = litellm.model_cost.get(name)
         if isinstance(entry, dict) and str(entry.get("litellm_provider", "")).startswith("vertex_ai"):
             return True
-    return bool(_deployments_for(model))
+    return False

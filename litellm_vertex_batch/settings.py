@@ -1,8 +1,9 @@
-"""Where each setting comes from: the deployment, then ``files_settings`` in proxy_config.yaml, then env.
+"""Where each setting comes from: the operator's deployment, then ``files_settings``, then the environment.
 
-A deployment (``model: vertex_batch/<model>`` in ``model_list``) passes its ``litellm_params`` as call
-kwargs; the proxy's ``files_settings`` entry for this provider gives gateway-wide values; the seed's
-environment variables come last. A missing required setting fails naming every place it could be set.
+Every source is the operator's: the ``litellm_params`` of the ``model_list`` deployment the proxy routed
+the call to (read from the router, see ``deployments.py``), the proxy's ``files_settings`` entry for this
+provider, and the environment. Request fields are never a source (``call_context.py`` refuses them). A
+missing required setting fails naming every place it could be set.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any, Mapping
 
 from .errors import ConfigurationError
 
+PROVIDER = "vertex_batch"
 PROVIDER_NAMES_SETTING = "serve_vertex_ai"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
-# setting -> (call kwargs / files_settings keys, environment variables), first match wins
+# setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins
 _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bucket": (("gcs_bucket_name", "bucket_name"), ("GCS_BUCKET_NAME",)),
     "project": (("vertex_project",), ("VERTEXAI_PROJECT", "VERTEX_PROJECT")),
@@ -35,6 +37,8 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: and after how long an unfinished output rewrite (its replica died) is taken over.
 _TUNING_DEFAULTS = {"retry_seconds": 30.0, "timeout_seconds": 60.0, "finalize_lease_seconds": 900.0}
 _REQUIRED = ("bucket", "project", "location")
+#: Every key a deployment or files_settings entry may set (a request may set none of them).
+SETTING_KEYS = frozenset(key for keys, _ in _SOURCES.values() for key in keys)
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,14 @@ def resolve_env_reference(value: Any, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def resolve(call_kwargs: Mapping[str, Any], config: Mapping[str, Any] | None,
+def resolve(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | None,
             environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings for one call; see the module docstring for precedence."""
+    """Settings for one call from operator sources only; see the module docstring for precedence."""
     environ = os.environ if environ is None else environ
     config = config or {}
     values: dict[str, Any] = {}
     for name, (keys, env_names) in _SOURCES.items():
-        values[name] = _first(call_kwargs, config, environ, keys, env_names)
+        values[name] = _first(deployment_params, config, environ, keys, env_names)
     missing = [name for name in _REQUIRED if not values[name]]
     if missing:
         raise ConfigurationError("litellm-vertex-batch is missing settings: " + "; ".join(
@@ -103,9 +107,9 @@ def resolve(call_kwargs: Mapping[str, Any], config: Mapping[str, Any] | None,
     return Settings(bucket=bucket, prefix=prefix, gcs_endpoint=gcs_endpoint, **values)
 
 
-def _first(call_kwargs: Mapping[str, Any], config: Mapping[str, Any], environ: Mapping[str, str],
+def _first(deployment_params: Mapping[str, Any], config: Mapping[str, Any], environ: Mapping[str, str],
            keys: tuple[str, ...], env_names: tuple[str, ...]) -> Any:
-    for source in (call_kwargs, config):
+    for source in (deployment_params, config):
         for key in keys:
             value = resolve_env_reference(source.get(key), environ)
             if value not in (None, ""):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from . import jsonl
-from .import_rules import TypeTracker, inline_schema_refs, row_problems
+from .import_rules import MAX_LINE_NESTING, TypeTracker, inline_schema_refs, nesting_problem, row_problems
 
 SUPPORTED_URLS = frozenset({"/v1/chat/completions"})
 #: Key on every Vertex row that carries the OpenAI custom_id; Vertex echoes extra top-level keys.
@@ -23,6 +24,8 @@ CUSTOM_ID_TAG = "cid:"
 MAX_LINES = 200_000
 MAX_PROBLEMS = 50
 _PROVIDER_PREFIXES = ("vertex_batch/", "vertex_ai/", "vertex_ai_beta/", "gemini/")
+#: What a Vertex publisher model id looks like (``gemini-2.5-flash``, ``text-embedding-005@001``).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 def bare_model(model: str) -> str:
@@ -140,21 +143,25 @@ class InputConverter:
                 summary.add(line_no, f"more than {MAX_LINES} requests (Vertex's limit per batch job)")
             return None
         try:
-            entry = jsonl.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            entry = jsonl.loads(text)
         except UnicodeDecodeError as exc:
             summary.add(line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
             return None
         except json.JSONDecodeError as exc:
             summary.add(line_no, f"not valid JSON ({exc.msg} at column {exc.colno})")
             return None
-        except ValueError as exc:  # NaN / Infinity
+        except ValueError as exc:  # NaN / Infinity / a number that overflows / an over-long integer
             summary.add(line_no, f"not valid JSON ({exc})")
+            return None
+        except RecursionError:
+            summary.add(line_no, f"nests objects and arrays more than {MAX_LINE_NESTING} levels deep")
             return None
         if not isinstance(entry, dict):
             summary.add(line_no, "must be a JSON object")
             return None
         custom_id = entry.get("custom_id")
-        problem = self._entry_problem(entry, custom_id)
+        problem = self._shape_problem(raw, text, entry) or self._entry_problem(entry, custom_id)
         if problem:
             summary.add(line_no, problem, custom_id)
             return None
@@ -167,6 +174,17 @@ class InputConverter:
         for reason in row_problems(row) + self._types.conflicts(row, line_no):
             summary.add(line_no, reason, custom_id)
         return row
+
+    @staticmethod
+    def _shape_problem(raw: bytes, text: str, entry: dict[str, Any]) -> str | None:
+        """Problems of the line as written, checked only when its bytes make them possible (cheap)."""
+        if raw.count(b"{") + raw.count(b"[") > MAX_LINE_NESTING:
+            problem = nesting_problem(entry)
+            if problem:
+                return problem
+        if raw.count(b'"custom_id"') > 1 and jsonl.top_level_keys(text).count("custom_id") > 1:
+            return "custom_id is given more than once in this line"
+        return None
 
     def _entry_problem(self, entry: dict[str, Any], custom_id: object) -> str | None:
         if "custom_id" not in entry:
@@ -194,8 +212,12 @@ class InputConverter:
     def _model_problem(self, model: object) -> str | None:
         if self._fixed_model:
             return None
-        if not isinstance(model, str) or not model:
+        if model is None or model == "":
             return "body.model is missing (one model per batch, named on every line)"
+        if not isinstance(model, str):
+            return f"body.model must be a string, got {type(model).__name__}"
+        if not _MODEL_NAME.fullmatch(bare_model(model)):
+            return f"body.model {model!r} is not a valid Vertex AI model name"
         model = bare_model(model)
         if self.summary.model is None:
             if self._known_model is not None and not self._known_model(model):

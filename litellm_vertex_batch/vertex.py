@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from . import credentials
-from .errors import TransientError, UpstreamError
+from .errors import TransientError, UpstreamError, without_storage_names
 from .retry import RetryPolicy, is_retryable, retry_async
 from .settings import Settings
 
@@ -41,7 +41,7 @@ class VertexClient:
         except httpx.TransportError as exc:
             raise TransientError(f"could not reach Vertex AI: {exc!r}", 503,
                                  ambiguous=not isinstance(exc, httpx.ConnectError)) from exc
-        _raise_for_status(response)
+        _raise_for_status(response, self.settings.bucket)
         return response.json() if response.content else {}
 
     async def create_job(self, job: dict[str, Any], batch_token: str) -> dict[str, Any]:
@@ -115,7 +115,8 @@ class VertexClient:
                 raise
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+def _raise_for_status(response: httpx.Response, bucket: str = "") -> None:
+    """Google's status and message, with the gateway's own bucket and object names taken out."""
     if response.is_success:
         return
     message = response.text[:2000] or response.reason_phrase
@@ -125,6 +126,7 @@ def _raise_for_status(response: httpx.Response) -> None:
             message = str(error["message"])
     except ValueError:
         pass
+    message = without_storage_names(message, bucket)
     status = response.status_code
     if status in (429, 500, 502, 503, 504):
         raise TransientError(message, status)

@@ -40,6 +40,9 @@ def proxy(stand_ins: StandIns) -> Iterator[Proxy]:
 #: A model the price map does not know, priced only by the operator's override in the replica config.
 OVERRIDE_MODEL = "gemini-2.0-flash-lite-001"
 OVERRIDE_PRICES = {"input_cost_per_token_batches": 3e-07, "output_cost_per_token_batches": 7e-07}
+#: A deployment whose operator prices are refused (negative, infinite): its model is priced from LiteLLM's map.
+NEGATIVE_PRICE_MODEL, NEGATIVE_PRICE_MODEL_NAME = "gemini-2.0-flash-lite", "refused-price-lite"
+REFUSED_PRICES = {"input_cost_per_token_batches": -1.0, "output_cost_per_token_batches": math.inf}
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +56,8 @@ def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "vertex_location": "europe-west4", "gcs_bucket_name": OTHER_BUCKET}})
     config["model_list"].append({"model_name": OVERRIDE_MODEL, "litellm_params": {
         "model": f"vertex_batch/{OVERRIDE_MODEL}"}, "model_info": dict(OVERRIDE_PRICES)})
+    config["model_list"].append({"model_name": NEGATIVE_PRICE_MODEL_NAME, "litellm_params": {
+        "model": f"vertex_batch/{NEGATIVE_PRICE_MODEL}"}, "model_info": dict(REFUSED_PRICES)})
     config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
     config["general_settings"]["custom_auth"] = "tests.stand_ins.custom_auth.user_api_key_auth"
     path = tmp_path_factory.mktemp("config") / "proxy_config.yaml"

@@ -159,11 +159,11 @@ def test_over_1_gb_is_refused_before_anything_is_written(monkeypatch):
     data = jsonl([chat_line(f"big-{i}", "word " * 50) for i in range(10)])
     monkeypatch.setattr(files, "MAX_INPUT_BYTES", len(data) - 1)
     with pytest.raises(InvalidRequest) as caught:
-        files.FileStore._convert(io.BytesIO(data), io.BytesIO(), None)
+        files.convert_input(io.BytesIO(data), io.BytesIO(), None)
     message = str(caught.value)
     assert f"the file is {len(data)} bytes" in message and str(len(data) - 1) in message, message
     monkeypatch.setattr(files, "MAX_INPUT_BYTES", len(data))
-    files.FileStore._convert(io.BytesIO(data), io.BytesIO(), None)  # at the limit: fine
+    files.convert_input(io.BytesIO(data), io.BytesIO(), None)  # at the limit: fine
 
 
 # ---- accepted with rewriting -----------------------------------------------------------------------------------

@@ -103,3 +103,17 @@ def test_team_access_can_be_turned_off(key_only_proxy, alices_batch):
         amy.batches.retrieve(batch.id, extra_headers=PROVIDER)
     assert file.id not in {f.id for f in amy.files.list(extra_headers=PROVIDER)}
     assert alice.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+
+
+def test_team_access_cannot_be_turned_on_by_a_request(key_only_proxy, alices_batch):
+    """``team_access`` as a body field, query parameter or header does not widen access on a gateway that has it off."""
+    file, batch = alices_batch
+    amy = make_client(key_only_proxy, "sk-tenant-amy")
+    for options in ({"extra_query": {"team_access": "true"}}, {"extra_headers": {**PROVIDER, "team_access": "true"}}):
+        options.setdefault("extra_headers", PROVIDER)
+        with pytest.raises((openai.NotFoundError, openai.BadRequestError)):
+            amy.files.retrieve(file.id, **options)
+        with pytest.raises((openai.NotFoundError, openai.BadRequestError)):
+            amy.batches.retrieve(batch.id, **options)
+    with pytest.raises((openai.NotFoundError, openai.BadRequestError)):
+        create_batch(amy, file.id, extra_body={"team_access": True})

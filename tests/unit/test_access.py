@@ -6,6 +6,7 @@ import pytest
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 from litellm_vertex_batch.access import Caller, may_access
+from litellm_vertex_batch.call_context import caller_from
 
 ALICE = Caller(key_hash="h-alice", team_id="team-a", user_id="alice")
 AMY = Caller(key_hash="h-amy", team_id="team-a", user_id="amy")
@@ -29,9 +30,9 @@ def test_no_team_never_matches_no_team():
 
 def test_caller_from_proxy_metadata():
     auth = UserAPIKeyAuth(api_key="k", user_role=LitellmUserRoles.PROXY_ADMIN)
-    admin = Caller.from_call({"litellm_metadata": {"user_api_key_hash": "h", "user_api_key_auth": auth}})
+    admin = caller_from({"litellm_metadata": {"user_api_key_hash": "h", "user_api_key_auth": auth}})
     assert admin.is_admin and admin.key_hash == "h"
-    user = Caller.from_call({"litellm_metadata": {
+    user = caller_from({"litellm_metadata": {
         "user_api_key_hash": "h2", "user_api_key_team_id": "t", "user_api_key_user_id": "u",
         "user_api_key_auth": UserAPIKeyAuth(api_key="k2", user_role=LitellmUserRoles.INTERNAL_USER)}})
     assert user == Caller(key_hash="h2", team_id="t", user_id="u", is_admin=False)
@@ -39,4 +40,4 @@ def test_caller_from_proxy_metadata():
 
 
 def test_library_use_without_proxy_identity_is_trusted():
-    assert Caller.from_call({}).is_admin
+    assert caller_from({}).is_admin

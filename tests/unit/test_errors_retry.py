@@ -237,3 +237,51 @@ def test_total_sleep_is_bounded_by_the_delays(runner: Callable) -> None:
         runner(flaky, policy)
     assert flaky.calls == 5
     assert time.monotonic() - started < 0.01 + 0.02 * 3 + 0.5  # sum of the delay caps, plus slack
+
+
+# --- what clients may read ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("message", [
+    "No such object: batch-bucket/litellm-vertex-batch/files/0123",
+    "404 GET http://127.0.0.1:1/storage/v1/b/batch-bucket/o/litellm-vertex-batch%2Ffiles%2F0123?alt=media",
+    "Failed to read gs://batch-bucket/litellm-vertex-batch/batch-input/x.jsonl: not found",
+    "'batch-bucket' is gone",
+])
+def test_storage_names_are_taken_out_of_messages(message: str) -> None:
+    from litellm_vertex_batch.errors import without_storage_names
+
+    cleaned = without_storage_names(message, "batch-bucket")
+    assert "batch-bucket" not in cleaned and "litellm-vertex-batch" not in cleaned
+    assert "<gateway storage>" in cleaned
+
+
+def test_similar_names_are_left_alone() -> None:
+    from litellm_vertex_batch.errors import without_storage_names
+
+    assert without_storage_names("batch-bucket-2 and my-batch-bucket", "batch-bucket") == \
+        "batch-bucket-2 and my-batch-bucket"
+
+
+def test_configuration_errors_name_the_setting_not_the_path(tmp_path, caplog) -> None:
+    from litellm_vertex_batch import credentials
+
+    missing = str(tmp_path / "secret-dir" / "sa.json")
+    with pytest.raises(ConfigurationError) as caught:
+        credentials.load(missing, "gcs_path_service_account")
+    assert "gcs_path_service_account" in caught.value.message and missing not in caught.value.message
+    assert missing in (caught.value.detail or "")
+    with caplog.at_level("ERROR", logger="litellm_vertex_batch"):
+        exc = to_litellm_error(caught.value)
+    assert missing not in str(exc) and missing in caplog.text  # the operator's log has the path
+
+
+def test_a_token_the_gateway_cannot_get_is_a_502_never_401() -> None:
+    from litellm_vertex_batch import credentials
+    from tests.stand_ins.credentials import service_account_info
+
+    info = service_account_info("http://127.0.0.1:9/token")  # nothing listens on the discard port
+    with pytest.raises(ConfigurationError) as caught:
+        asyncio.run(credentials.access_token(info))
+    assert caught.value.status_code == 502 and "vertex_credentials" in caught.value.message
+    assert "127.0.0.1:9" not in caught.value.message
+    assert to_litellm_error(caught.value).status_code == 502

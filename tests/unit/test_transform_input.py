@@ -280,7 +280,7 @@ def test_unsupported_url(url: Any) -> None:
     ({"model": MODEL, "messages": []}, "body.messages must be a non-empty list"),
     ({"messages": [{"role": "user", "content": "x"}]}, "body.model is missing"),
     ({"model": "", "messages": [{"role": "user", "content": "x"}]}, "body.model is missing"),
-    ({"model": 5, "messages": [{"role": "user", "content": "x"}]}, "body.model is missing"),
+    ({"model": 5, "messages": [{"role": "user", "content": "x"}]}, "body.model must be a string"),
 ])
 def test_bad_body(body: Any, expected: str) -> None:
     problem = _only_problem([dump(line("a", body=body))])

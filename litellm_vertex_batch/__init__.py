@@ -5,9 +5,8 @@ proxy_config.yaml; importing this package installs the routing (see ``hook.py``)
 
 from __future__ import annotations
 
-from .callback import VertexBatchCallback
-from .errors import (ConfigurationError, InvalidRequest, NotFound, TransientError, UpstreamError,
-                     VertexBatchError)
+from .core.errors import ConfigurationError, InvalidRequest, NotFound, TransientError, UpstreamError, VertexBatchError
+from .edge.callback import VertexBatchCallback
 
 __all__ = ["plugin", "VertexBatchCallback", "VertexBatchError", "InvalidRequest", "NotFound",
            "ConfigurationError", "UpstreamError", "TransientError"]

@@ -152,8 +152,8 @@ def test_more_than_200000_lines_is_refused_through_the_proxy(stand_ins, client):
 
 def test_over_1_gb_is_refused_before_anything_is_written(monkeypatch):
     """Unit level (a 1 GB upload is not practical here): the real limit is 1 GiB; lowered to show the check."""
-    from litellm_vertex_batch import files
-    from litellm_vertex_batch.errors import InvalidRequest
+    from litellm_vertex_batch.services import files as files
+    from litellm_vertex_batch.core.errors import InvalidRequest
 
     assert files.MAX_INPUT_BYTES == 1024**3
     data = jsonl([chat_line(f"big-{i}", "word " * 50) for i in range(10)])

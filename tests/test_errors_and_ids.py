@@ -364,7 +364,7 @@ def test_percent_encoding_of_a_real_id_names_the_same_file(proxy, client, real_i
 
 def test_batch_whose_creator_died_before_the_job_existed_is_reported_failed(stand_ins, client):
     """A batch record with no Vertex job (the creating proxy stopped between the two) is not 'validating' forever."""
-    from litellm_vertex_batch import ids as plugin_ids
+    from litellm_vertex_batch.core import ids as plugin_ids
 
     token = plugin_ids.new_token(now=1_700_000_000)
     record = {"token": token, "id": plugin_ids.batch_id(token), "input_file_id": "file-vb" + "0" * 26,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
-from litellm_vertex_batch.access import Caller, may_access
-from litellm_vertex_batch.call_context import caller_from
+from litellm_vertex_batch.core.access import Caller, may_access
+from litellm_vertex_batch.edge.call_context import caller_from
 
 ALICE = Caller(key_hash="h-alice", team_id="team-a", user_id="alice")
 AMY = Caller(key_hash="h-amy", team_id="team-a", user_id="amy")

@@ -9,9 +9,11 @@ from typing import Any, Callable
 import litellm
 import pytest
 
-from litellm_vertex_batch.errors import (PROVIDER, ConfigurationError, InvalidRequest, NotFound, TransientError,
-                                         UpstreamError, VertexBatchError, to_litellm_error)
-from litellm_vertex_batch.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async
+from litellm_vertex_batch.core.errors import (ConfigurationError, InvalidRequest, NotFound, TransientError,
+                                              UpstreamError, VertexBatchError)
+from litellm_vertex_batch.core.settings import PROVIDER
+from litellm_vertex_batch.edge.translate import to_litellm_error
+from litellm_vertex_batch.cloud.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async
 
 MESSAGE = "Publisher Model `projects/p/locations/us-central1/publishers/google/models/x` was not found."
 
@@ -248,7 +250,7 @@ def test_total_sleep_is_bounded_by_the_delays(runner: Callable) -> None:
     "'batch-bucket' is gone",
 ])
 def test_storage_names_are_taken_out_of_messages(message: str) -> None:
-    from litellm_vertex_batch.errors import without_storage_names
+    from litellm_vertex_batch.core.errors import without_storage_names
 
     cleaned = without_storage_names(message, "batch-bucket")
     assert "batch-bucket" not in cleaned and "litellm-vertex-batch" not in cleaned
@@ -256,14 +258,14 @@ def test_storage_names_are_taken_out_of_messages(message: str) -> None:
 
 
 def test_similar_names_are_left_alone() -> None:
-    from litellm_vertex_batch.errors import without_storage_names
+    from litellm_vertex_batch.core.errors import without_storage_names
 
     assert without_storage_names("batch-bucket-2 and my-batch-bucket", "batch-bucket") == \
         "batch-bucket-2 and my-batch-bucket"
 
 
 def test_configuration_errors_name_the_setting_not_the_path(tmp_path, caplog) -> None:
-    from litellm_vertex_batch import credentials
+    from litellm_vertex_batch.cloud import credentials as credentials
 
     missing = str(tmp_path / "secret-dir" / "sa.json")
     with pytest.raises(ConfigurationError) as caught:
@@ -276,7 +278,7 @@ def test_configuration_errors_name_the_setting_not_the_path(tmp_path, caplog) ->
 
 
 def test_a_token_the_gateway_cannot_get_is_a_502_never_401() -> None:
-    from litellm_vertex_batch import credentials
+    from litellm_vertex_batch.cloud import credentials as credentials
     from tests.stand_ins.credentials import service_account_info
 
     info = service_account_info("http://127.0.0.1:9/token")  # nothing listens on the discard port

@@ -9,7 +9,7 @@ import logging
 import litellm
 import pytest
 
-from litellm_vertex_batch import hook
+from litellm_vertex_batch.edge import install as hook
 
 
 class RecordingHandlers:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from litellm_vertex_batch.ids import batch_id, file_id, new_token, parse_batch_id, parse_file_id
+from litellm_vertex_batch.core.ids import batch_id, file_id, new_token, parse_batch_id, parse_file_id
 
 FILE, BATCH = "file-vb", "batch_vb"
 CROCKFORD = "[0-9a-hjkmnp-tv-z]"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litellm_vertex_batch.import_rules import MAX_DEPTH, TypeTracker, inline_schema_refs, row_problems
+from litellm_vertex_batch.core.import_rules import MAX_DEPTH, TypeTracker, inline_schema_refs, row_problems
 
 
 def _keys(value: object) -> set[str]:

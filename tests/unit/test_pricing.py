@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from litellm_vertex_batch.pricing import CostTally, RowTokens, row_cost
+from litellm_vertex_batch.adapters.chat import gemini_row_tokens
+from litellm_vertex_batch.core.endpoint import RowTokens
+from litellm_vertex_batch.core.pricing import CostTally, row_cost
 
 INFO = {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6, "cache_read_input_token_cost": 2e-7,
         "input_cost_per_token_above_200k_tokens": 4e-6, "output_cost_per_token_above_200k_tokens": 1.2e-5}
@@ -34,19 +36,18 @@ def test_tier_chosen_per_row_by_its_prompt():
 
 
 def test_thinking_counted_once_whether_or_not_candidates_include_it():
-    exclusive = RowTokens.from_usage_metadata({"promptTokenCount": 10, "candidatesTokenCount": 5,
-                                               "thoughtsTokenCount": 7, "totalTokenCount": 22})
-    inclusive = RowTokens.from_usage_metadata({"promptTokenCount": 10, "candidatesTokenCount": 12,
-                                               "thoughtsTokenCount": 7, "totalTokenCount": 22})
+    exclusive = gemini_row_tokens({"promptTokenCount": 10, "candidatesTokenCount": 5,
+                                   "thoughtsTokenCount": 7, "totalTokenCount": 22})
+    inclusive = gemini_row_tokens({"promptTokenCount": 10, "candidatesTokenCount": 12,
+                                   "thoughtsTokenCount": 7, "totalTokenCount": 22})
     assert exclusive == inclusive == RowTokens(prompt=10, candidates=5, thoughts=7)
     assert exclusive.output_tokens == 12
 
 
 def test_failed_rows_cost_nothing():
     tally = CostTally(INFO)
-    tally.add({"status": "Bad Request: {}", "request": {}})
-    tally.add({"status": "", "response": {"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2,
-                                                            "totalTokenCount": 6}}})
+    tally.add(None)  # a failed row
+    tally.add(gemini_row_tokens({"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6}))
     assert (tally.succeeded, tally.failed) == (1, 1)
     assert tally.cost == pytest.approx(4 * 1e-6 + 2 * 4e-6)
     assert tally.as_result()["usage"]["total_tokens"] == 6

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from litellm_vertex_batch.errors import ConfigurationError
-from litellm_vertex_batch.settings import DEFAULT_PREFIX, Settings, resolve, resolve_env_reference
+from litellm_vertex_batch.core.errors import ConfigurationError
+from litellm_vertex_batch.core.settings import DEFAULT_PREFIX, Settings, resolve, resolve_env_reference
 
 BASE_ENV = {"GCS_BUCKET_NAME": "env-bucket", "VERTEXAI_PROJECT": "env-project", "VERTEXAI_LOCATION": "us-central1"}
 

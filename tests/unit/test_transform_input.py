@@ -18,12 +18,14 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from litellm_vertex_batch import transform_input
-from litellm_vertex_batch.import_rules import inline_schema_refs, row_problems
-from litellm_vertex_batch.transform_input import (CUSTOM_ID_KEY, MAX_PROBLEMS, InputConverter, bare_model,
-                                                  carried_custom_id, iter_lines, openai_body_to_vertex_request,
-                                                  openai_line_to_vertex_row)
-from litellm_vertex_batch.transform_output import row_custom_id
+from litellm_vertex_batch.core import input_lines as transform_input
+from litellm_vertex_batch.core.import_rules import inline_schema_refs, row_problems
+from litellm_vertex_batch.adapters import ADAPTERS
+from litellm_vertex_batch.adapters.chat import ChatCompletions
+from litellm_vertex_batch.adapters.chat import vertex_request as openai_body_to_vertex_request
+from litellm_vertex_batch.core.input_lines import (CUSTOM_ID_KEY, MAX_PROBLEMS, InputConverter, bare_model,
+                                                  carried_custom_id, iter_lines)
+from litellm_vertex_batch.core.output_lines import row_custom_id
 
 MODEL = "gemini-2.5-flash"
 BOM = b"\xef\xbb\xbf"
@@ -42,10 +44,16 @@ def dump(entry: Any) -> bytes:
     return json.dumps(entry, ensure_ascii=False).encode("utf-8")
 
 
+def openai_line_to_vertex_row(entry: dict[str, Any], model: str) -> dict[str, Any]:
+    """The chat adapter's one row for a line, as upload writes it."""
+    (row,) = ChatCompletions().vertex_rows(carried_custom_id(entry["custom_id"]), entry["body"], model)
+    return row
+
+
 def run(lines: list[bytes], model: str | None = None) -> tuple[list[dict], Any]:
-    converter = InputConverter(model)
+    converter = InputConverter(ADAPTERS, model)
     data = b"".join(raw + b"\n" for raw in lines)
-    rows = [row for n, raw in iter_lines([data]) if (row := converter.convert(n, raw)) is not None]
+    rows = [row for n, raw in iter_lines([data]) for row in converter.convert(n, raw) or ()]
     return rows, converter.finish()
 
 
@@ -209,9 +217,9 @@ def test_fixed_model_ignores_and_does_not_require_body_model() -> None:
 
 def test_bom_crlf_and_blank_lines_in_a_real_file() -> None:
     data = BOM + dump(line("a")) + b"\r\n\r\n" + dump(line("b")) + b"\r\n" + dump(line("c"))
-    converter = InputConverter()
+    converter = InputConverter(ADAPTERS)
     chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
-    rows = [converter.convert(n, raw) for n, raw in iter_lines(chunks)]
+    rows = [row for n, raw in iter_lines(chunks) for row in converter.convert(n, raw) or ()]
     summary = converter.finish()
     assert summary.problems == []
     assert [row_custom_id(r) for r in rows] == ["a", "b", "c"]
@@ -302,7 +310,7 @@ def test_provider_prefixes_are_the_same_model() -> None:
 
 def test_empty_file() -> None:
     for data in (b"", b"\n\n  \r\n", BOM + b"\n"):
-        converter = InputConverter()
+        converter = InputConverter(ADAPTERS)
         for n, raw in iter_lines([data]):
             converter.convert(n, raw)
         summary = converter.finish()

@@ -1,4 +1,4 @@
-"""transform_output: Vertex output rows -> OpenAI batch output/error lines, and usage."""
+"""output lines (with the chat adapter): Vertex output rows -> OpenAI batch output/error lines, and usage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion
 
-from litellm_vertex_batch.transform_output import (ConvertedRow, OutputConverter, RowUsage, error_line, not_run_line,
+from litellm_vertex_batch.adapters.chat import ChatCompletions
+from litellm_vertex_batch.core.endpoint import RowUsage
+from litellm_vertex_batch.core.output_lines import (ConvertedRow, RowConverter, error_line, not_run_line,
                                                    parse_row_status, request_fingerprint, usage_totals)
 
 MODEL = "gemini-2.5-flash"
@@ -19,8 +21,8 @@ CREATE_UNIX = 1767323045
 
 
 @pytest.fixture(scope="module")
-def converter() -> OutputConverter:
-    return OutputConverter(MODEL)
+def converter() -> RowConverter:
+    return RowConverter(ChatCompletions().response_reader(MODEL))
 
 
 def success_row(**usage: int) -> dict[str, Any]:
@@ -85,9 +87,9 @@ def test_parse_row_status_ignores_nonsense_codes() -> None:
     assert parse_row_status('Bad Request: {"error": {"code": "400", "message": "x"}}')[0] == 500
 
 
-# --- OutputConverter: success -------------------------------------------------------------------------
+# --- RowConverter with the chat adapter's reader: success -------------------------------------------------------------------------
 
-def test_success_row(converter: OutputConverter) -> None:
+def test_success_row(converter: RowConverter) -> None:
     result = converter.convert(success_row(), "req-1")
     assert isinstance(result, ConvertedRow)
     assert result.ok and result.custom_id == "req-1"
@@ -111,7 +113,7 @@ def test_success_row(converter: OutputConverter) -> None:
     assert completion.choices[0].message.content == "Hello there"
 
 
-def test_success_usage_includes_cached_and_reasoning_tokens(converter: OutputConverter) -> None:
+def test_success_usage_includes_cached_and_reasoning_tokens(converter: RowConverter) -> None:
     result = converter.convert(success_row(), "req-1")
     usage = result.line["response"]["body"]["usage"]
     assert usage["prompt_tokens"] == 100
@@ -123,14 +125,14 @@ def test_success_usage_includes_cached_and_reasoning_tokens(converter: OutputCon
     assert result.usage == RowUsage(input_tokens=100, output_tokens=50, cached_tokens=40, reasoning_tokens=30)
 
 
-def test_success_usage_without_cache_or_thoughts(converter: OutputConverter) -> None:
+def test_success_usage_without_cache_or_thoughts(converter: RowConverter) -> None:
     row = success_row()
     row["response"]["usageMetadata"] = {"promptTokenCount": 7, "candidatesTokenCount": 3, "totalTokenCount": 10}
     result = converter.convert(row, "x")
     assert result.usage == RowUsage(input_tokens=7, output_tokens=3, cached_tokens=0, reasoning_tokens=0)
 
 
-def test_tool_call_response(converter: OutputConverter) -> None:
+def test_tool_call_response(converter: RowConverter) -> None:
     row = success_row()
     row["response"]["candidates"] = [{"content": {"role": "model", "parts": [
         {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}, "finishReason": "STOP"}]
@@ -146,13 +148,13 @@ def test_tool_call_response(converter: OutputConverter) -> None:
 
 @pytest.mark.parametrize("reason, expected", [("MAX_TOKENS", "length"), ("SAFETY", "content_filter"),
                                               ("STOP", "stop")])
-def test_finish_reasons(converter: OutputConverter, reason: str, expected: str) -> None:
+def test_finish_reasons(converter: RowConverter, reason: str, expected: str) -> None:
     row = success_row()
     row["response"]["candidates"][0]["finishReason"] = reason
     assert converter.convert(row, "f").line["response"]["body"]["choices"][0]["finish_reason"] == expected
 
 
-def test_multiple_candidates(converter: OutputConverter) -> None:
+def test_multiple_candidates(converter: RowConverter) -> None:
     row = success_row()
     row["response"]["candidates"] = [
         {"index": 0, "content": {"role": "model", "parts": [{"text": "one"}]}, "finishReason": "STOP"},
@@ -162,7 +164,7 @@ def test_multiple_candidates(converter: OutputConverter) -> None:
     assert [c.index for c in completion.choices] == [0, 1]
 
 
-def test_blocked_prompt_is_a_content_filter_completion(converter: OutputConverter) -> None:
+def test_blocked_prompt_is_a_content_filter_completion(converter: RowConverter) -> None:
     row = {"status": "", "request": {}, "response": {
         "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []},
         "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12}, "modelVersion": MODEL,
@@ -181,7 +183,7 @@ def test_blocked_prompt_is_a_content_filter_completion(converter: OutputConverte
     assert result.usage == RowUsage(input_tokens=12, output_tokens=0)
 
 
-def test_created_falls_back_to_now_without_create_time(converter: OutputConverter) -> None:
+def test_created_falls_back_to_now_without_create_time(converter: RowConverter) -> None:
     row = success_row()
     del row["response"]["createTime"]
     before = int(time.time())
@@ -189,9 +191,9 @@ def test_created_falls_back_to_now_without_create_time(converter: OutputConverte
     assert before <= body["created"] <= int(time.time()) + 1
 
 
-# --- OutputConverter: failures --------------------------------------------------------------------------
+# --- RowConverter with the chat adapter's reader: failures --------------------------------------------------------------------------
 
-def test_failed_row_becomes_an_error_file_line(converter: OutputConverter) -> None:
+def test_failed_row_becomes_an_error_file_line(converter: RowConverter) -> None:
     row = {"status": 'Bad Request: {"error": {"code": 400, "message": "Unable to submit request because it has an '
                      'empty text parameter.", "status": "INVALID_ARGUMENT"}}',
            "processed_time": "2026-01-02T03:04:06Z", "request": {"contents": []}}
@@ -207,7 +209,7 @@ def test_failed_row_becomes_an_error_file_line(converter: OutputConverter) -> No
         "type": "invalid_request_error", "param": None, "code": "INVALID_ARGUMENT"}}
 
 
-def test_rate_limited_row(converter: OutputConverter) -> None:
+def test_rate_limited_row(converter: RowConverter) -> None:
     row = {"status": 'Too Many Requests: {"error": {"code": 429, "message": "Quota exceeded", '
                      '"status": "RESOURCE_EXHAUSTED"}}'}
     line = converter.convert(row, "slow").line
@@ -216,7 +218,7 @@ def test_rate_limited_row(converter: OutputConverter) -> None:
     assert line["response"]["body"]["error"]["code"] == "RESOURCE_EXHAUSTED"
 
 
-def test_failed_row_with_a_response_is_still_failed(converter: OutputConverter) -> None:
+def test_failed_row_with_a_response_is_still_failed(converter: RowConverter) -> None:
     row = success_row()
     row["status"] = "Internal error occurred."
     result = converter.convert(row, "x")
@@ -227,7 +229,7 @@ def test_failed_row_with_a_response_is_still_failed(converter: OutputConverter) 
 
 
 @pytest.mark.parametrize("row", [{"status": ""}, {}, {"status": "", "response": None}, {"response": "text"}])
-def test_row_without_response(converter: OutputConverter, row: dict) -> None:
+def test_row_without_response(converter: RowConverter, row: dict) -> None:
     result = converter.convert(row, "empty")
     assert not result.ok
     line = result.line
@@ -237,7 +239,7 @@ def test_row_without_response(converter: OutputConverter, row: dict) -> None:
     assert line["response"]["body"]["error"]["type"] == "server_error"
 
 
-def test_unreadable_response_is_reported_not_dropped(converter: OutputConverter) -> None:
+def test_unreadable_response_is_reported_not_dropped(converter: RowConverter) -> None:
     row = {"status": "", "response": {"candidates": "not-a-list", "usageMetadata": "nope"}}
     result = converter.convert(row, "weird")
     assert not result.ok
@@ -294,7 +296,7 @@ def test_usage_totals() -> None:
     assert parsed.output_tokens_details.reasoning_tokens == 90
 
 
-def test_usage_totals_of_converted_rows(converter: OutputConverter) -> None:
+def test_usage_totals_of_converted_rows(converter: RowConverter) -> None:
     sums = {"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0}
     rows = [success_row(), success_row(promptTokenCount=10, candidatesTokenCount=5, totalTokenCount=15,
                                        cachedContentTokenCount=0, thoughtsTokenCount=0),

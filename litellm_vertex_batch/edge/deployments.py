@@ -17,13 +17,14 @@ import asyncio
 import base64
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .pricing import PRICE_KEY_PATTERN, price_problem
+from ..core.pricing import PRICE_KEY_PATTERN, price_problem
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 #: litellm model prefixes of the deployments this plugin serves.
 SERVED_PREFIXES = ("vertex_batch/", "vertex_ai/")
 _ID_PREFIXES = ("file-", "batch_")
@@ -135,7 +136,7 @@ def deployments_for(model: str, deployments: list[Deployment] | None = None) -> 
 
 def is_served_model(model: str) -> bool:
     """A Gemini model LiteLLM's price map knows as Vertex, or one a deployment serves."""
-    from .pricing import is_known_model
+    from ..core.pricing import is_known_model
 
     return is_known_model(model) or bool(deployments_for(model))
 
@@ -182,7 +183,7 @@ def check_prices_when_router_ready(timeout_seconds: float = 120.0) -> None:
         while not _router_model_list() and loop.time() < deadline:
             await asyncio.sleep(0.5)
         for problem in invalid_prices():
-            log.error("litellm-vertex-batch refuses a price: %s (prices must be finite numbers >= 0); batches of "
+            log.error("refuses a price: %s (prices must be finite numbers >= 0); batches of "
                       "that model are priced without it, from LiteLLM's price map", problem)
 
     loop.create_task(wait_and_check())

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 
 VERTEX_TO_OPENAI: Mapping[str, str] = {
     "JOB_STATE_QUEUED": "validating",
@@ -55,7 +56,7 @@ def openai_status(vertex_state: str | None) -> str:
     """The OpenAI status for a Vertex state; unknown states log once per call and stay non-final."""
     status = VERTEX_TO_OPENAI.get(vertex_state or "")
     if status is None:
-        log.warning("litellm_vertex_batch: unknown Vertex job state %r, reported as %r", vertex_state,
+        log.warning("unknown Vertex job state %r, reported as %r", vertex_state,
                     UNKNOWN_STATE_STATUS)
         return UNKNOWN_STATE_STATUS
     return status

@@ -1,22 +1,21 @@
 """OpenAI batch input lines -> Vertex batch input rows, with every problem named by line.
 
-The request mapping is LiteLLM's own (``get_optional_params`` + ``transform_request_body``, the code a live
-``litellm.completion(model="vertex_ai/...")`` runs), so a batch line maps exactly like an online call.
-Pure apart from LiteLLM's transformation; no I/O.
+The rules every line follows whatever its endpoint (JSON, custom_id, method, url, one model, Vertex's import
+rules); the body itself is the endpoint adapter's (``core.endpoint.Endpoint``). Pure; no I/O.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from . import jsonl
-from .import_rules import MAX_LINE_NESTING, TypeTracker, inline_schema_refs, nesting_problem, row_problems
+from .endpoint import Endpoint
+from .import_rules import MAX_LINE_NESTING, TypeTracker, nesting_problem, row_problems
 
-SUPPORTED_URLS = frozenset({"/v1/chat/completions"})
 #: Key on every Vertex row that carries the OpenAI custom_id; Vertex echoes extra top-level keys.
 CUSTOM_ID_KEY = "custom_id"
 #: Prefix that keeps the carried value a string even when the custom_id looks numeric ("000123").
@@ -38,41 +37,6 @@ def bare_model(model: str) -> str:
 
 def carried_custom_id(custom_id: str) -> str:
     return CUSTOM_ID_TAG + custom_id
-
-
-def _optional_params(model: str, body: dict[str, Any]) -> dict[str, Any]:
-    from litellm.types.utils import all_litellm_params
-    from litellm.utils import get_optional_params
-
-    named = inspect.signature(get_optional_params).parameters
-    # LiteLLM's own params (metadata, ...) never reach the provider online either
-    skip = {"model", "messages", *all_litellm_params}
-    params = {k: v for k, v in body.items() if k not in skip and v is not None}
-    explicit = {k: v for k, v in params.items() if k in named}
-    extra = {k: v for k, v in params.items() if k not in named}
-    return dict(get_optional_params(model=model, custom_llm_provider="vertex_ai", **explicit, **extra))
-
-
-def openai_body_to_vertex_request(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """A chat.completions request body -> a Vertex GenerateContentRequest, as LiteLLM maps online calls."""
-    from litellm.llms.base_llm.base_utils import map_developer_role_to_system_role
-    from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
-
-    request = transform_request_body(
-        messages=map_developer_role_to_system_role(body.get("messages") or []),
-        model=model,
-        optional_params=_optional_params(model, body),
-        custom_llm_provider="vertex_ai",
-        litellm_params={},
-        cached_content=None,
-    )
-    return inline_schema_refs(dict(request))
-
-
-def openai_line_to_vertex_row(entry: dict[str, Any], model: str) -> dict[str, Any]:
-    """One OpenAI batch input line -> one Vertex input row carrying its custom_id."""
-    return {CUSTOM_ID_KEY: carried_custom_id(entry["custom_id"]),
-            "request": openai_body_to_vertex_request(entry["body"], model)}
 
 
 @dataclass
@@ -128,14 +92,17 @@ class InputConverter:
     ``body.model`` names it and all lines must agree.
     """
 
-    def __init__(self, model: str | None = None, known_model: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, endpoints: Mapping[str, Endpoint], model: str | None = None,
+                 known_model: Callable[[str], bool] | None = None) -> None:
+        self.endpoints = endpoints
         self.summary = InputSummary(model=bare_model(model) if model else None)
         self._known_model = known_model
         self._fixed_model = model is not None
         self._seen_ids: set[str] = set()
         self._types = TypeTracker()
 
-    def convert(self, line_no: int, raw: bytes) -> dict[str, Any] | None:
+    def convert(self, line_no: int, raw: bytes) -> list[dict[str, Any]] | None:
+        """The line's Vertex rows, or None when it has a problem (added to ``summary``)."""
         summary = self.summary
         summary.lines += 1
         if summary.lines > MAX_LINES:
@@ -166,14 +133,16 @@ class InputConverter:
             summary.add(line_no, problem, custom_id)
             return None
         self._seen_ids.add(custom_id)
+        endpoint = self.endpoints[entry["url"]]
         try:
-            row = openai_line_to_vertex_row(entry, summary.model or "")
+            rows = endpoint.vertex_rows(carried_custom_id(custom_id), entry["body"], summary.model or "")
         except Exception as exc:  # LiteLLM's mapping refuses what it cannot express
             summary.add(line_no, f"cannot be mapped to a Vertex request: {exc}", custom_id)
             return None
-        for reason in row_problems(row) + self._types.conflicts(row, line_no):
-            summary.add(line_no, reason, custom_id)
-        return row
+        for row in rows:
+            for reason in row_problems(row) + self._types.conflicts(row, line_no):
+                summary.add(line_no, reason, custom_id)
+        return rows
 
     @staticmethod
     def _shape_problem(raw: bytes, text: str, entry: dict[str, Any]) -> str | None:
@@ -196,8 +165,9 @@ class InputConverter:
         if entry.get("method") != "POST":
             return f"method must be \"POST\", got {entry.get('method')!r}"
         url = entry.get("url")
-        if url not in SUPPORTED_URLS:
-            return f"url {url!r} is not supported (supported: {', '.join(sorted(SUPPORTED_URLS))})"
+        endpoint = self.endpoints.get(url) if isinstance(url, str) else None
+        if endpoint is None:
+            return f"url {url!r} is not supported (supported: {', '.join(sorted(self.endpoints))})"
         if self.summary.endpoint is None:
             self.summary.endpoint = url
         elif url != self.summary.endpoint:
@@ -205,9 +175,7 @@ class InputConverter:
         body = entry.get("body")
         if not isinstance(body, dict):
             return "body must be a JSON object"
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            return "body.messages must be a non-empty list"
-        return self._model_problem(body.get("model"))
+        return endpoint.body_problem(body) or self._model_problem(body.get("model"))
 
     def _model_problem(self, model: object) -> str | None:
         if self._fixed_model:

@@ -14,14 +14,16 @@ import dataclasses
 import re
 import time
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from . import states
-from .gcs import Bucket
-from .pricing import CostTally, price_info
-from .settings import Settings
-from .spend import CREATOR_KEYS, creator_metadata, log_batch_cost, once
-from .transform_input import bare_model
+from .. import adapters
+from ..cloud.gcs import Bucket
+from ..core import states
+from ..core.input_lines import bare_model
+from ..core.pricing import CostTally, price_info
+from ..core.settings import Settings
+from .charges import CREATOR_KEYS, creator_metadata, log_batch_cost, once
 
 _JOB_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/batchPredictionJobs/(\d+)$")
 
@@ -73,7 +75,9 @@ def price_output(settings: Settings, job: Mapping[str, Any]) -> CostTally:
     """Price every prediction row the job wrote (streamed; no row is kept)."""
     import json
 
-    tally = CostTally(price_info(bare_model(str(job.get("model") or ""))))
+    model = bare_model(str(job.get("model") or ""))
+    endpoint = adapters.for_vertex_model(model)
+    tally = CostTally(price_info(model))
     directory = str((job.get("outputInfo") or {}).get("gcsOutputDirectory") or "")
     if not directory.startswith("gs://"):
         return tally
@@ -86,17 +90,19 @@ def price_output(settings: Settings, job: Mapping[str, Any]) -> CostTally:
                     if raw.strip():
                         row = json.loads(raw)
                         if isinstance(row, dict):
-                            tally.add(row)
+                            response = row.get("response")
+                            ok = not row.get("status") and isinstance(response, dict)
+                            tally.add(endpoint.row_tokens(response) if ok else None)
     return tally
 
 
-def _batch(job: Mapping[str, Any], priced: Mapping[str, Any]) -> Any:
+def _batch(job: Mapping[str, Any], priced: Mapping[str, Any], endpoint: str) -> Any:
     from litellm.types.utils import LiteLLMBatch
 
     created = states.rfc3339_to_unix(job.get("createTime")) or int(time.time())
     status = states.openai_status(job.get("state"))
     return LiteLLMBatch(
-        id=str(job["name"]).rsplit("/", 1)[-1], object="batch", endpoint="/v1/chat/completions",
+        id=str(job["name"]).rsplit("/", 1)[-1], object="batch", endpoint=endpoint,
         input_file_id=",".join((job.get("inputConfig") or {}).get("gcsSource", {}).get("uris", [])) or "unknown",
         completion_window="24h", status=status, created_at=created,
         output_file_id=(job.get("outputInfo") or {}).get("gcsOutputDirectory") or "none",
@@ -118,4 +124,4 @@ async def _log(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mappi
                         "proxy_server_request": {}, "model_info": {}, "preset_cache_key": None,
                         "stream_response": {}},
         optional_params={}, model=model, custom_llm_provider="vertex_ai")
-    return await log_batch_cost(logging_obj, _batch(job, priced), model, priced)
+    return await log_batch_cost(logging_obj, _batch(job, priced, adapters.for_vertex_model(model).url), model, priced)

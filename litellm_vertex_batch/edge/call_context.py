@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import settings as settings_mod
-from .access import Caller
+from ..core import settings as settings_mod
+from ..core.access import Caller
+from ..core.errors import InvalidRequest
+from ..services.charges import creator_metadata
 from .deployments import PRICE_KEY_PATTERN, Deployment, routed_deployment
-from .errors import InvalidRequest
-from .spend import creator_metadata
 
 #: Request fields that would configure the gateway: refused wherever a caller puts them (body, form, query).
 GATEWAY_FIELDS = frozenset({*settings_mod.SETTING_KEYS, settings_mod.PROVIDER_NAMES_SETTING, "model_info",
@@ -94,7 +95,7 @@ class CallContext:
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], config: Mapping[str, Any] | None = None,
-                    environ: Mapping[str, str] | None = None) -> "CallContext":
+                    environ: Mapping[str, str] | None = None) -> CallContext:
         """Parse ``kwargs`` once; a request naming a gateway setting is a 400 naming it."""
         proxy_request = kwargs.get("proxy_server_request")
         proxy_request = proxy_request if isinstance(proxy_request, Mapping) else {}

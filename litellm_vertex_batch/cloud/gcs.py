@@ -10,13 +10,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, AsyncIterator, Iterator
+from typing import IO, Any
 
-from .errors import NotFound, TransientError, UpstreamError, VertexBatchError, without_storage_names
-from .settings import Settings
+from ..core.errors import NotFound, TransientError, UpstreamError, VertexBatchError, without_storage_names
+from ..core.settings import Settings
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -143,7 +144,7 @@ class Bucket:
         held, generation = found
         if now - float(held.get("claimed_at", 0)) < lease_seconds:
             return False
-        log.warning("litellm_vertex_batch: taking over %s, held since %s (its holder stopped)", name,
+        log.warning("taking over %s, held since %s (its holder stopped)", name,
                     held.get("claimed_at"))
         return self.write_json(name, {"claimed_at": now}, if_generation=generation)
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from typing import IO, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
-from . import ids, jsonl, layout
-from .access import Caller, may_access
-from .errors import InvalidRequest, NotFound, VertexBatchError
-from .gcs import CHUNK, Bucket, ObjectInfo
-from .transform_input import InputConverter, iter_lines
-from .transform_output import row_custom_id
+from ..adapters import ADAPTERS
+from ..cloud.gcs import CHUNK, Bucket, ObjectInfo
+from ..core import ids, jsonl, layout
+from ..core.access import Caller, may_access
+from ..core.errors import InvalidRequest, NotFound, VertexBatchError
+from ..core.input_lines import InputConverter, iter_lines
+from ..core.output_lines import row_custom_id
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 #: Vertex's input limit per Gemini batch job.
 MAX_INPUT_BYTES = 1024**3
 
@@ -39,22 +41,20 @@ def convert_input(source: IO[bytes], rows: IO[bytes], model: str | None,
                   known_model: Callable[[str], bool] | None = None) -> Any:
     """Validate ``source`` whole and write its Vertex rows to ``rows``; InvalidRequest lists every problem."""
     source.seek(0)
-    converter = InputConverter(model, known_model=known_model)
+    converter = InputConverter(ADAPTERS, model, known_model=known_model)
     for line_no, raw in iter_lines(_chunks(source)):
-        row = converter.convert(line_no, raw)
-        if row is None:
-            continue
-        try:
-            encoded = jsonl.dumps_line(row)
-        except UnicodeEncodeError as exc:
-            converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
-                                           "which is not valid Unicode", row_custom_id(row))
-            continue
-        except ValueError as exc:  # a value LiteLLM's mapping made non-finite
-            converter.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", row_custom_id(row))
-            continue
-        if not converter.summary.problems:
-            rows.write(encoded)
+        for row in converter.convert(line_no, raw) or ():
+            try:
+                encoded = jsonl.dumps_line(row)
+            except UnicodeEncodeError as exc:
+                converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
+                                               "which is not valid Unicode", row_custom_id(row))
+                break
+            except ValueError as exc:  # a value LiteLLM's mapping made non-finite
+                converter.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", row_custom_id(row))
+                break
+            if not converter.summary.problems:
+                rows.write(encoded)
     summary = converter.finish()
     size = source.tell()
     if size > MAX_INPUT_BYTES:
@@ -109,7 +109,7 @@ class FileStore:
             try:
                 self.bucket.delete(name)
             except VertexBatchError:
-                log.error("litellm_vertex_batch: could not remove %s after a failed upload", name)
+                log.error("could not remove %s after a failed upload", name)
 
     def info(self, token: str) -> ObjectInfo:
         info = self.bucket.info(layout.file_object(self.s, token))

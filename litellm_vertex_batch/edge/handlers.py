@@ -11,27 +11,31 @@ import asyncio
 import functools
 import logging
 import os
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
-from . import ids, layout, settings as settings_mod, spend
-from .batches import BatchService
+from ..cloud.gcs import Bucket
+from ..cloud.vertex import VertexClient
+from ..core import ids, layout
+from ..core import settings as settings_mod
+from ..core.errors import NotFound, VertexBatchError
+from ..services import charges as spend
+from ..services.batches import BatchService
+from ..services.files import FileStore
 from .call_context import CallContext, files_settings_entry
 from .deployments import is_served_model, price_overrides
-from .errors import NotFound, VertexBatchError, to_litellm_error
-from .files import FileStore
-from .gcs import Bucket
-from .vertex import VertexClient
+from .translate import to_litellm_error
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 PROVIDER = "vertex_batch"
 T = TypeVar("T")
 
 
 def _translated(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     @functools.wraps(fn)
-    async def wrapper(self: "VertexBatchFiles", *args: Any, **kwargs: Any) -> T:
+    async def wrapper(self: VertexBatchFiles, *args: Any, **kwargs: Any) -> T:
         try:
             return await fn(self, *args, **kwargs)
         except VertexBatchError as err:

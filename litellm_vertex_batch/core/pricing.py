@@ -1,4 +1,4 @@
-"""Batch price of one Vertex output row, from the row's own usageMetadata. Pure; no I/O.
+"""Batch price of one Vertex output row, from the row's own token counts (its adapter reads them). No I/O.
 
 Rates come from LiteLLM's model price map entry (plus operator overrides): a ``*_batches`` key when the map
 has one, else half the online rate (Vertex's batch discount). Cached prompt tokens are billed at the
@@ -10,56 +10,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+
+from .endpoint import RowTokens
 
 BATCH_DISCOUNT = 0.5
 _TIER_KEY = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens(?:_batches)?$")
 #: Operator-overridable price keys (model_info / litellm_params in model_list).
 PRICE_KEY_PATTERN = re.compile(
     r"^(input|output|cache_read_input)_(cost_per_token|token_cost|cost_per_reasoning_token|cost_per_character)")
-
-
-@dataclass(frozen=True)
-class RowTokens:
-    """Token counts of one Vertex output row (Gemini usageMetadata)."""
-
-    prompt: int = 0
-    tool_use_prompt: int = 0
-    cached: int = 0
-    candidates: int = 0
-    thoughts: int = 0
-
-    @classmethod
-    def from_usage_metadata(cls, usage: Mapping[str, Any] | None) -> "RowTokens":
-        usage = usage or {}
-
-        def count(key: str) -> int:
-            try:
-                return int(usage.get(key) or 0)
-            except (TypeError, ValueError):
-                return 0
-
-        candidates, thoughts = count("candidatesTokenCount"), count("thoughtsTokenCount")
-        if thoughts and _candidates_include_thoughts(usage):
-            candidates = max(0, candidates - thoughts)  # else thinking would be billed twice
-        return cls(prompt=count("promptTokenCount"), tool_use_prompt=count("toolUsePromptTokenCount"),
-                   cached=count("cachedContentTokenCount"), candidates=candidates, thoughts=thoughts)
-
-    @property
-    def input_tokens(self) -> int:
-        return self.prompt + self.tool_use_prompt
-
-    @property
-    def output_tokens(self) -> int:
-        return self.candidates + self.thoughts
-
-
-def _candidates_include_thoughts(usage: Mapping[str, Any]) -> bool:
-    """LiteLLM's own rule for reading Gemini usage (some responses count thinking inside candidates)."""
-    from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
-
-    return bool(VertexGeminiConfig.is_candidate_token_count_inclusive(dict(usage)))
 
 
 @dataclass(frozen=True)
@@ -148,12 +109,11 @@ class CostTally:
         self.input_tokens = self.output_tokens = self.cached_tokens = self.reasoning_tokens = 0
         self.succeeded = self.failed = 0
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        response = row.get("response")
-        if row.get("status") or not isinstance(response, Mapping):
+    def add(self, tokens: RowTokens | None) -> None:
+        """Add one row: its tokens when it succeeded, None when it failed (failed rows are not billed)."""
+        if tokens is None:
             self.failed += 1
             return
-        tokens = RowTokens.from_usage_metadata(response.get("usageMetadata"))
         cost = row_cost(tokens, self.info)
         self.prompt_cost += cost.prompt_cost
         self.completion_cost += cost.completion_cost
@@ -172,7 +132,7 @@ class CostTally:
 
     def as_result(self) -> dict[str, Any]:
         """Cost, batch usage and counts, shaped like a finalization result record."""
-        from .transform_output import usage_totals
+        from .output_lines import usage_totals
 
         return {**self.as_dict(), "request_counts": {"total": self.succeeded + self.failed,
                                                      "completed": self.succeeded, "failed": self.failed},

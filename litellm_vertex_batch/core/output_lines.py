@@ -1,7 +1,8 @@
 """Vertex batch output rows -> OpenAI batch output/error lines, and the usage they carry.
 
-The response mapping is LiteLLM's own (``VertexGeminiConfig.transform_google_generate_content_to_openai_
-model_response``), so a batch result reads exactly like the online completion. Pure; no I/O.
+What every endpoint shares: custom_ids carried back, failed and never-run rows, the OpenAI line envelope,
+batch usage totals. The response body itself is the endpoint adapter's (``core.endpoint.ResponseReader``).
+Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import hashlib
 import json
 import re
 import secrets
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from .transform_input import CUSTOM_ID_KEY, CUSTOM_ID_TAG
+from .endpoint import ResponseReader, RowUsage
+from .input_lines import CUSTOM_ID_KEY, CUSTOM_ID_TAG
 
 _STATUS_JSON = re.compile(r"^(?P<reason>[^{]*?):?\s*(?P<json>\{.*\})\s*$", re.S)
 _REASON_CODES = {"bad request": 400, "unauthorized": 401, "forbidden": 403, "not found": 404,
@@ -25,16 +27,6 @@ _GOOGLE_STATUS_CODES = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OU
                         "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499,
                         "INTERNAL": 500, "UNKNOWN": 500, "DATA_LOSS": 500, "UNIMPLEMENTED": 501,
                         "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504}
-
-
-@dataclass(frozen=True)
-class RowUsage:
-    """Token counts of one successful row, as OpenAI reports them."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,21 +92,11 @@ def not_run_line(custom_id: str, code: str, message: str) -> dict[str, Any]:
             "error": {"code": code, "message": message}}
 
 
-class OutputConverter:
-    """Turns Vertex rows into OpenAI lines, reusing one LiteLLM config and logging object."""
+class RowConverter:
+    """Turns one batch's Vertex rows into OpenAI lines, reading successful responses with its endpoint's reader."""
 
-    def __init__(self, model: str) -> None:
-        import httpx
-        from litellm.litellm_core_utils.litellm_logging import Logging
-        from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
-
-        self.model = model
-        self._config = VertexGeminiConfig()
-        self._logging = Logging(model=model, messages=[], stream=False, call_type="batch_transform",
-                                start_time=time.time(), litellm_call_id="", function_id="")
-        self._logging.optional_params = {}
-        self._raw = httpx.Response(200, headers={"content-type": "application/json"},
-                                   request=httpx.Request("POST", "https://aiplatform.googleapis.com"))
+    def __init__(self, reader: ResponseReader) -> None:
+        self.reader = reader
 
     def convert(self, row: Mapping[str, Any], custom_id: str) -> ConvertedRow:
         status = row.get("status") or ""
@@ -123,41 +105,13 @@ class OutputConverter:
             code, message, name = parse_row_status(status or "Vertex returned no response for this request")
             return ConvertedRow(custom_id, error_line(custom_id, code, message, name or None), ok=False)
         try:
-            body = self._completion(response)
+            body, usage = self.reader.read(response)
         except Exception as exc:  # a row LiteLLM cannot read is reported, never dropped
             return ConvertedRow(custom_id, error_line(custom_id, 500, f"could not read Vertex's response: {exc}",
                                                       "response_transformation_error"), ok=False)
         line = {"id": _request_id(), "custom_id": custom_id,
                 "response": {"status_code": 200, "request_id": body.get("id"), "body": body}, "error": None}
-        return ConvertedRow(custom_id, line, ok=True, usage=_usage(body.get("usage") or {}))
-
-    def _completion(self, response: Mapping[str, Any]) -> dict[str, Any]:
-        from litellm.types.utils import ModelResponse
-
-        model = str(response.get("modelVersion") or self.model).split("@")[0]
-        result = self._config.transform_google_generate_content_to_openai_model_response(
-            completion_response=dict(response), model_response=ModelResponse(), model=model,
-            logging_obj=self._logging, raw_response=self._raw)
-        body = result.model_dump(exclude_none=False)
-        created = _created(response.get("createTime"))
-        if created is not None:
-            body["created"] = created
-        return body
-
-
-def _created(value: object) -> int | None:
-    from .states import rfc3339_to_unix
-
-    return rfc3339_to_unix(value)
-
-
-def _usage(usage: Mapping[str, Any]) -> RowUsage:
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return RowUsage(input_tokens=int(usage.get("prompt_tokens") or 0),
-                    output_tokens=int(usage.get("completion_tokens") or 0),
-                    cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-                    reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0))
+        return ConvertedRow(custom_id, line, ok=True, usage=usage)
 
 
 def usage_totals(rows: Mapping[str, int]) -> dict[str, Any]:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from . import ids, layout, states
-from .access import Caller, may_access
-from .errors import InvalidRequest, NotFound, TransientError, UpstreamError
+from ..cloud.gcs import Bucket
+from ..cloud.vertex import BATCH_LABEL, VertexClient
+from ..core import ids, layout, states
+from ..core.access import Caller, may_access
+from ..core.errors import InvalidRequest, NotFound, TransientError, UpstreamError
 from .finalize import finalize
-from .gcs import Bucket
-from .vertex import BATCH_LABEL, VertexClient
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 #: A batch whose Vertex job still cannot be found this long after creation was never submitted.
 UNSUBMITTED_AFTER_SECONDS = 600
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
@@ -164,7 +165,7 @@ class BatchService:
             task.add_done_callback(lambda _t: _running.pop(token, None))
         try:
             return await asyncio.wait_for(asyncio.shield(task), INLINE_FINALIZE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ missing required setting fails naming every place it could be set.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigurationError
 

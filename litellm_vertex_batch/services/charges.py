@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from . import layout
-from .gcs import Bucket
+from ..cloud.gcs import Bucket
+from ..core import layout
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 CHARGE_LEASE_SECONDS = 300
 #: Creator fields kept at create time (JSON-safe) and restored on the charging event.
 CREATOR_KEYS = ("user_api_key_hash", "user_api_key", "user_api_key_alias", "user_api_key_team_id",

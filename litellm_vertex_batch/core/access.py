@@ -8,8 +8,9 @@ else it does not exist (404, never 403, so existence is not confirmed). A call w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
+from ..core.errors import TransientError, UpstreamError, without_storage_names
+from ..core.settings import Settings
 from . import credentials
-from .errors import TransientError, UpstreamError, without_storage_names
 from .retry import RetryPolicy, is_retryable, retry_async
-from .settings import Settings
 
 BATCH_LABEL = "litellm_vertex_batch"
 LANDING_GRACE_SECONDS = 5.0

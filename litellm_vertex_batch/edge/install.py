@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 
 
 def _log_to_stderr() -> None:
-    """The proxy configures no handler for third-party loggers: give ours one so its lines reach the proxy log."""
-    if not log.handlers:
+    """The proxy configures no handler for third-party loggers: give the package's one, so every module's lines
+    (``logging.getLogger(__name__)``) reach the proxy log, named by module."""
+    package_log = logging.getLogger("litellm_vertex_batch")
+    if not package_log.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s - litellm-vertex-batch:%(levelname)s: %(message)s",
-                                               "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s:%(levelname)s: %(message)s", "%H:%M:%S"))
+        package_log.addHandler(handler)
+        package_log.setLevel(logging.INFO)
+        package_log.propagate = False
+
+
 HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afile_content",
             "acreate_batch", "aretrieve_batch", "alist_batches", "acancel_batch")
 _ORIGINAL = "__litellm_vertex_batch_original__"

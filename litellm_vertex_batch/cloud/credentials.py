@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any
 
-from .errors import ConfigurationError
+from ..core.errors import ConfigurationError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _cache: dict[str, Any] = {}

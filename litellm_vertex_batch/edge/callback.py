@@ -12,14 +12,15 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import hook, passthrough
-from .errors import VertexBatchError
+from ..core.errors import VertexBatchError
+from ..core.settings import resolve
+from ..services import passthrough
+from . import install as hook
 from .call_context import files_settings_entry
 from .deployments import check_prices_when_router_ready
-from .plugin import PROVIDER, VertexBatchFiles
-from .settings import resolve
+from .handlers import PROVIDER, VertexBatchFiles
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 
 
 class VertexBatchCallback(CustomLogger):
@@ -41,4 +42,4 @@ class VertexBatchCallback(CustomLogger):
         try:
             await passthrough.observe(resolve({}, files_settings_entry()), job, kwargs)
         except VertexBatchError as err:
-            log.error("litellm_vertex_batch: could not price pass-through job %s: %s", job.get("name"), err.message)
+            log.error("could not price pass-through job %s: %s", job.get("name"), err.message)

@@ -13,14 +13,17 @@ import json
 import logging
 import tempfile
 import time
-from typing import IO, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
-from . import ids, jsonl, layout, states
-from .gcs import Bucket
-from .pricing import CostTally, price_info
-from .transform_output import OutputConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
+from .. import adapters
+from ..cloud.gcs import Bucket
+from ..core import ids, jsonl, layout, states
+from ..core.errors import VertexBatchError
+from ..core.output_lines import RowConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
+from ..core.pricing import CostTally, price_info
 
-log = logging.getLogger("litellm_vertex_batch")
+log = logging.getLogger(__name__)
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
 
@@ -64,7 +67,7 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
             try:
                 row = json.loads(raw)
             except json.JSONDecodeError:
-                log.error("litellm_vertex_batch: unreadable prediction row skipped: %.200r", raw)
+                log.error("unreadable prediction row skipped: %.200r", raw)
                 continue
             if isinstance(row, dict):
                 yield row
@@ -86,7 +89,11 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     token = record["token"]
     model = record.get("model") or ""
     pending = _expected_custom_ids(bucket, record)
-    converter = OutputConverter(model)
+    endpoint = adapters.for_url(record.get("endpoint"))
+    if endpoint is None:
+        raise VertexBatchError(f"batch {record.get('id')} uses {record.get('endpoint')!r}, which this gateway no "
+                               "longer serves")
+    converter = RowConverter(endpoint.response_reader(model))
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
     output = _LazyWriter(bucket, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl", model,
@@ -104,7 +111,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
             for key in _USAGE_KEYS:
                 totals[key] += getattr(converted.usage, key)
         if converted.ok:  # failed rows are not billed
-            tally.add(row)
+            tally.add(endpoint.row_tokens(row["response"]))
 
     try:
         with tempfile.TemporaryFile() as unmatched:
@@ -168,7 +175,7 @@ def _match_by_request(bucket: Bucket, record: Mapping[str, Any], pending: set[st
     for row in rows:
         candidates = by_request.get(request_fingerprint(row.get("request")))
         if not candidates:
-            log.error("litellm_vertex_batch: batch %s: a prediction row matches no unanswered request; "
+            log.error("batch %s: a prediction row matches no unanswered request; "
                       "its custom_id stays in the error file", ids.batch_id(record["token"]))
             continue
         custom_id = candidates.pop(0)

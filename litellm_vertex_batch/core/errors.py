@@ -7,20 +7,13 @@
      └── UpstreamError       Google answered with an error (keeps Google's status and message)
           └── TransientError 429/5xx/timeouts after the retries ran out
 
-Everything raised inside the plugin is one of these; ``to_litellm_error`` maps them to the LiteLLM
-exception types the proxy turns into the right HTTP status.
+Everything raised inside the plugin is one of these; ``edge.translate.to_litellm_error`` maps them, in one
+place, to the LiteLLM exception types the proxy turns into the right HTTP status.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-
-import litellm
-
-log = logging.getLogger("litellm_vertex_batch")
-
-PROVIDER = "vertex_batch"
 
 
 class VertexBatchError(Exception):
@@ -75,42 +68,3 @@ def without_storage_names(message: str, bucket: str) -> str:
         return message
     pattern = r"(?:gs://)?(?<![\w.-])" + re.escape(bucket) + r"(?![\w.-])(?:/[^\s'\"<>]*)?"
     return re.sub(pattern, "<gateway storage>", message)
-
-
-def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
-    """The LiteLLM exception the proxy renders with ``err.status_code`` and ``err.message``."""
-    if isinstance(err, ConfigurationError) and err.detail:
-        log.error("litellm-vertex-batch: %s (%s)", err.message, err.detail)
-    code = err.status_code
-    kwargs = {"message": err.message, "llm_provider": PROVIDER, "model": model}
-    if code == 400:
-        return litellm.BadRequestError(**kwargs)
-    if code == 401:
-        return litellm.AuthenticationError(**kwargs)
-    if code == 403:
-        return litellm.PermissionDeniedError(message=err.message, llm_provider=PROVIDER, model=model,
-                                             response=_fake_response(403))
-    if code == 404:
-        return litellm.NotFoundError(**kwargs)
-    if code == 408 or code == 504:
-        exc = litellm.Timeout(**kwargs)
-        exc.status_code = code
-        return exc
-    if code == 429:
-        return litellm.RateLimitError(**kwargs)
-    if 400 < code < 500:
-        return _with_status(litellm.BadRequestError(**kwargs), code)
-    if code == 503:
-        return litellm.ServiceUnavailableError(**kwargs)
-    return _with_status(litellm.InternalServerError(**kwargs), code)
-
-
-def _with_status(exc: Exception, code: int) -> Exception:
-    exc.status_code = code  # type: ignore[attr-defined]
-    return exc
-
-
-def _fake_response(code: int):  # noqa: ANN202 - httpx.Response, imported lazily
-    import httpx
-
-    return httpx.Response(code, request=httpx.Request("GET", "https://aiplatform.googleapis.com"))

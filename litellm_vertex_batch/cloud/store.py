@@ -1,0 +1,97 @@
+"""The services' async view of one bucket, over a blocking ``Objects`` backend.
+
+Every blocking call runs in a worker thread here and nowhere else (``offload=False`` runs them inline, for
+the in-memory fake). Small JSON records, claims (leases) and chunked streams are built on the backend's
+few primitives, so Cloud Storage and the fake share one implementation of the rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from .objects import ObjectInfo, Objects
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CHUNK = 1024 * 1024
+
+
+class Store:
+    def __init__(self, objects: Objects, offload: bool = True) -> None:
+        self.objects = objects
+        self._offload = offload
+
+    @property
+    def bucket(self) -> str:
+        return self.objects.bucket
+
+    def uri(self, name: str) -> str:
+        return self.objects.uri(name)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call (a backend method, or a heavy job handed ``self.objects``) off the event loop."""
+        if not self._offload:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
+
+    async def info(self, name: str) -> ObjectInfo | None:
+        return await self.run_blocking(self.objects.info, name)
+
+    async def read_json(self, name: str) -> tuple[Any, int] | None:
+        """(record, generation), or None when it does not exist."""
+        found = await self.run_blocking(self.objects.read_bytes, name)
+        return None if found is None else (json.loads(found[0]), found[1])
+
+    async def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
+                         only_if_absent: bool = False, if_generation: int | None = None) -> bool:
+        """Write a small JSON record; False when the precondition (absent / that generation) does not hold."""
+        data = json.dumps(value).encode("utf-8")
+        generation = 0 if only_if_absent else if_generation
+        return await self.run_blocking(self.objects.write_bytes, name, data, metadata, "application/json",
+                                       generation)
+
+    async def delete(self, name: str) -> bool:
+        return await self.run_blocking(self.objects.delete, name)
+
+    async def copy(self, source: str, destination: str) -> None:
+        """Server-side copy: no bytes pass through the proxy."""
+        await self.run_blocking(self.objects.copy, source, destination)
+
+    async def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> list[ObjectInfo]:
+        def collect() -> list[ObjectInfo]:
+            found = []
+            for info in self.objects.list(prefix, start_offset):
+                found.append(info)
+                if limit is not None and len(found) >= limit:
+                    break
+            return found
+
+        return await self.run_blocking(collect)
+
+    async def claim(self, name: str, lease_seconds: float) -> bool:
+        """Take the lease object ``name``: True if it was free, or held longer than ``lease_seconds`` ago."""
+        now = time.time()
+        if await self.write_json(name, {"claimed_at": now}, only_if_absent=True):
+            return True
+        found = await self.read_json(name)
+        if found is None:
+            return await self.write_json(name, {"claimed_at": now}, only_if_absent=True)
+        held, generation = found
+        if now - float(held.get("claimed_at", 0)) < lease_seconds:
+            return False
+        log.warning("taking over %s, held since %s (its holder stopped)", name, held.get("claimed_at"))
+        return await self.write_json(name, {"claimed_at": now}, if_generation=generation)
+
+    async def stream(self, name: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks, each read off the event loop."""
+        handle = await self.run_blocking(self.objects.open_read, name)
+        try:
+            while chunk := await self.run_blocking(handle.read, chunk_size):
+                yield chunk
+        finally:
+            await self.run_blocking(handle.close)

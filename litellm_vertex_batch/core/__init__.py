@@ -1,0 +1,2 @@
+"""Pure code: ids, object layout, records, input and output lines, import rules, states, pricing,
+settings, the error tree. No I/O."""

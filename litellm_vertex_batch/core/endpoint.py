@@ -1,0 +1,70 @@
+"""What the rest of the package needs from the adapter of one kind of batch line (``adapters/``).
+
+Upload, finalization and pricing hold no endpoint-specific code: they look the adapter up by the file's or
+batch's ``url`` and call these methods. Each adapter reuses LiteLLM's own mapping for its endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class RowTokens:
+    """Token counts of one successful Vertex row, as it is priced."""
+
+    prompt: int = 0
+    tool_use_prompt: int = 0
+    cached: int = 0
+    candidates: int = 0
+    thoughts: int = 0
+
+    @property
+    def input_tokens(self) -> int:
+        return self.prompt + self.tool_use_prompt
+
+    @property
+    def output_tokens(self) -> int:
+        return self.candidates + self.thoughts
+
+
+@dataclass(frozen=True)
+class RowUsage:
+    """Token counts of one successful row as its OpenAI body reports them (what the batch's usage adds up)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class ResponseReader(Protocol):
+    """Reads successful Vertex responses of one batch (one model) into OpenAI response bodies."""
+
+    def read(self, response: Mapping[str, Any]) -> tuple[dict[str, Any], RowUsage]:
+        """The OpenAI body and its usage; raises when the response cannot be read (reported, never dropped)."""
+        ...
+
+
+class Endpoint(Protocol):
+    """One OpenAI batch ``url`` (``/v1/chat/completions``, ...) on Vertex batch prediction."""
+
+    url: str
+
+    def body_problem(self, body: Mapping[str, Any]) -> str | None:
+        """Why a line's ``body`` cannot be sent (named in the 400), or None."""
+        ...
+
+    def vertex_rows(self, carried_id: str, body: dict[str, Any], model: str) -> list[dict[str, Any]]:
+        """The Vertex input rows for one line, each carrying ``carried_id``; raises when LiteLLM cannot map it."""
+        ...
+
+    def response_reader(self, model: str) -> ResponseReader:
+        """A reader for one batch's successful rows (it may reuse LiteLLM objects across rows)."""
+        ...
+
+    def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
+        """What one successful Vertex response is priced on."""
+        ...

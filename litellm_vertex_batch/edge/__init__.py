@@ -1,0 +1,2 @@
+"""The LiteLLM edge: everything that knows the proxy (install, handlers, callback, call context,
+router lookups, error translation). Nothing below imports it."""

@@ -8,11 +8,12 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network here: use LiteLLM's bundled price map
 
 import io
-import math
 import json
+import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -21,6 +22,14 @@ from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
 from tests.stand_ins.stack import BUCKET, OTHER_BUCKET, StandIns
 
 PROVIDER = {"custom-llm-provider": "vertex_ai"}
+UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test outside tests/unit runs through stock proxies and the stand-ins: marked ``integration``."""
+    for item in items:
+        if UNIT_TESTS not in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 
 

@@ -134,6 +134,7 @@ def test_more_than_50_problems_are_capped_with_a_count_of_the_rest(stand_ins, cl
     assert [(int(m.group(1)), m.group(2)) for m in listed] == [(i + 1, f"get-{i}") for i in range(1, 51)]
 
 
+@pytest.mark.slow
 def test_more_than_200000_lines_is_refused_through_the_proxy(stand_ins, client):
     """Measured at ~57 s on the stack (30 MB; the time is the conversion of the first 200,000 lines)."""
     line = json.dumps(chat_line("0", "x"), separators=(",", ":")).encode()
@@ -152,8 +153,8 @@ def test_more_than_200000_lines_is_refused_through_the_proxy(stand_ins, client):
 
 def test_over_1_gb_is_refused_before_anything_is_written(monkeypatch):
     """Unit level (a 1 GB upload is not practical here): the real limit is 1 GiB; lowered to show the check."""
-    from litellm_vertex_batch.services import files as files
     from litellm_vertex_batch.core.errors import InvalidRequest
+    from litellm_vertex_batch.services import files as files
 
     assert files.MAX_INPUT_BYTES == 1024**3
     data = jsonl([chat_line(f"big-{i}", "word " * 50) for i in range(10)])

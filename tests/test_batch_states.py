@@ -8,17 +8,24 @@ finishes on its own), then either held RUNNING with half their rows processed, o
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any
 
 import openai
 import pytest
 
-from tests.conftest import (PROVIDER, chat_line, create_batch, emulator_job, job_id, read_jsonl, run_held,
-                            upload, wait_done)
+from tests.conftest import (
+    PROVIDER,
+    chat_line,
+    create_batch,
+    job_id,
+    read_jsonl,
+    run_held,
+    upload,
+    wait_done,
+)
 
 GOOGLE_FAILURE = {"code": 8, "message": "Quota exceeded for aiplatform.googleapis.com/gemini_batch_tokens "
                                         "(emulated)."}

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
 import yaml
 
-from tests.conftest import (PROVIDER, chat_line, create_batch, gcs_bucket, jsonl, make_client, read_jsonl, upload,
-                            wait_done)
+from tests.conftest import (
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    read_jsonl,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.proxy import REPO_ROOT, Proxy
 from tests.stand_ins.stack import BUCKET, LOCATION, OTHER_BUCKET
 

@@ -20,8 +20,8 @@ from google.auth.transport.requests import Request as AuthRequest  # noqa: E402
 from google.cloud import storage  # noqa: E402
 from google.oauth2 import service_account  # noqa: E402
 
-from tests.stand_ins.stack import StandIns  # noqa: E402
 from tests.stand_ins import vertex_rows  # noqa: E402
+from tests.stand_ins.stack import StandIns  # noqa: E402
 
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 J = "batchPredictionJobs"

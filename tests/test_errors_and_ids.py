@@ -17,8 +17,17 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import (PROVIDER, batch_record, chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, upload,
-                            wait_done)
+from tests.conftest import (
+    PROVIDER,
+    batch_record,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    read_jsonl,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.proxy import MASTER_KEY
 from tests.stand_ins.stack import BUCKET, OTHER_BUCKET
 

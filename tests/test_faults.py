@@ -15,13 +15,24 @@ import json
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
 
-from tests.conftest import PROVIDER, chat_line, create_batch, gcs_bucket, jsonl, make_client, read_jsonl, \
-    spy_events, upload, wait_done
+from tests.conftest import (
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    read_jsonl,
+    spy_events,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.fault_proxy import FaultProxy
 from tests.stand_ins.proxy import REPO_ROOT, Proxy
 

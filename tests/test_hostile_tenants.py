@@ -14,14 +14,26 @@ import io
 import json
 import threading
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import litellm
 import openai
 import pytest
 
-from tests.conftest import (NEGATIVE_PRICE_MODEL, NEGATIVE_PRICE_MODEL_NAME, PROVIDER, chat_line, create_batch,
-                            gcs_bucket, jsonl, make_client, spy_events, upload, wait_done)
+from tests.conftest import (
+    NEGATIVE_PRICE_MODEL,
+    NEGATIVE_PRICE_MODEL_NAME,
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    spy_events,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.credentials import write_service_account
 from tests.stand_ins.gcs import free_port
 from tests.stand_ins.stack import BUCKET, LOCATION, OTHER_BUCKET, PROJECT

@@ -13,7 +13,7 @@ from typing import Any
 
 from openai.types import Batch, FileObject
 
-from tests.conftest import (PROVIDER, chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, upload, wait_done)
+from tests.conftest import PROVIDER, chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, upload, wait_done
 from tests.stand_ins.stack import BUCKET, LOCATION, OTHER_BUCKET, PROJECT
 
 PREFIX = "litellm-vertex-batch/"

@@ -12,8 +12,20 @@ import litellm
 import pytest
 from litellm.proxy.utils import hash_token
 
-from tests.conftest import (OVERRIDE_MODEL, OVERRIDE_PRICES, PROVIDER, chat_line, create_batch, gcs_bucket,
-                            job_id, make_client, run_held, spy_events, upload, wait_done)
+from tests.conftest import (
+    OVERRIDE_MODEL,
+    OVERRIDE_PRICES,
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    job_id,
+    make_client,
+    run_held,
+    spy_events,
+    upload,
+    wait_done,
+)
 
 FINAL = ("completed", "failed", "cancelled", "expired")
 TOLERANCE = 1e-9

@@ -9,8 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import (PROVIDER, chat_line, create_batch, gcs_bucket, make_client, read_jsonl, upload,
-                            wait_done)
+from tests.conftest import PROVIDER, chat_line, create_batch, gcs_bucket, make_client, read_jsonl, upload, wait_done
 from tests.stand_ins.proxy import Proxy
 
 

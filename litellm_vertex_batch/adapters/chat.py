@@ -109,7 +109,7 @@ class CompletionReader:
 
         model = str(response.get("modelVersion") or self.model).split("@")[0]
         result = self._config.transform_google_generate_content_to_openai_model_response(
-            completion_response=dict(response), model_response=ModelResponse(), model=model,  # type: ignore[arg-type]
+            completion_response=dict(response), model_response=ModelResponse(), model=model,
             logging_obj=self._logging, raw_response=self._raw)
         body = result.model_dump(exclude_none=False)
         created = rfc3339_to_unix(response.get("createTime"))

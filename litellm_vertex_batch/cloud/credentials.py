@@ -17,6 +17,7 @@ from ..core.errors import ConfigurationError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _cache: dict[str, Any] = {}
+_refresh_locks: dict[int, threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -75,10 +76,16 @@ def load(source: Any, setting: str = "vertex_credentials") -> Any:
         return creds
 
 
+def _refresh_lock(creds: Any) -> threading.Lock:
+    with _lock:  # held only for the dictionary lookup, never across a refresh
+        return _refresh_locks.setdefault(id(creds), threading.Lock())
+
+
 def _refresh_sync(creds: Any) -> str:
+    """Refresh in a worker thread; one refresh per credential at a time, and cache lookups never wait for it."""
     import google.auth.transport.requests
 
-    with _lock:
+    with _refresh_lock(creds):
         if not creds.valid:
             creds.refresh(google.auth.transport.requests.Request())
         return creds.token

@@ -1,35 +1,35 @@
-"""Cloud Storage: the plugin's only store. google-cloud-storage is synchronous, so every call here is
-either sync (run by callers in a worker thread) or an ``a``-prefixed wrapper that uses ``asyncio.to_thread``.
-Files move as streams (resumable uploads, chunked reads); nothing is read whole except small records.
+"""Cloud Storage behind the blocking ``Objects`` interface, with google-cloud-storage.
+
+Transient failures are retried with google-cloud-storage's jittered backoff for at most ``retry_seconds``;
+every failure becomes one of the plugin's errors with Google's status kept and the bucket's and objects'
+names taken out of the message (clients read it). Files move as streams (resumable uploads, chunked reads).
 """
 
 from __future__ import annotations
 
-import asyncio
+import io
 import json
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import IO, Any
 
-from ..core.errors import NotFound, TransientError, UpstreamError, VertexBatchError, without_storage_names
+from ..core.errors import (
+    TRANSIENT_STATUS,
+    NotFound,
+    TransientError,
+    UpstreamError,
+    VertexBatchError,
+    without_storage_names,
+)
 from ..core.settings import Settings
+from .objects import ObjectInfo
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 _clients: dict[tuple[Any, ...], Any] = {}
 _lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    name: str
-    size: int
-    created: float
-    metadata: dict[str, str]
 
 
 def _client(settings: Settings) -> Any:
@@ -59,29 +59,30 @@ def _translate(exc: BaseException) -> UpstreamError:
         last = _translate(exc.cause) if exc.cause is not None else TransientError("Cloud Storage", 503)
         return type(last)(f"{last.message} (gave up retrying: {exc.message})", last.status_code)
     if isinstance(exc, gexc.GoogleAPICallError):
-        code = exc.code or 500
+        code = int(exc.code or 500)
         message = getattr(exc, "message", None) or str(exc)
-        cls = TransientError if code in (429, 500, 502, 503, 504) else UpstreamError
-        return cls(f"Cloud Storage: {message}", int(code))
+        cls = TransientError if code in TRANSIENT_STATUS else UpstreamError
+        return cls(f"Cloud Storage: {message}", code)
     if "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError):
         return TransientError(f"Cloud Storage did not answer in time ({type(exc).__name__})", 504)
     return TransientError(f"Cloud Storage unreachable: {exc!r}", 503)
 
 
-class Bucket:
-    """The plugin's view of its bucket; every method is synchronous and may raise ``UpstreamError``."""
+class GcsObjects:
+    """One bucket of Cloud Storage; every method blocks and raises only the plugin's errors."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, bucket: str | None = None) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         self.settings = settings
-        self._bucket = _client(settings).bucket(settings.bucket)
+        self.bucket = bucket or settings.bucket
+        self._bucket = _client(settings).bucket(self.bucket)
         # transient failures are retried with google-cloud-storage's jittered backoff, but only so long
         self._opts = {"retry": DEFAULT_RETRY.with_deadline(settings.retry_seconds),
                       "timeout": settings.timeout_seconds}
 
     def uri(self, name: str) -> str:
-        return f"gs://{self.settings.bucket}/{name}"
+        return f"gs://{self.bucket}/{name}"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from google.api_core import exceptions as gexc
@@ -97,9 +98,57 @@ class Bucket:
 
     def _safe(self, err: VertexBatchError) -> VertexBatchError:
         """The error with the bucket's and objects' names taken out of Google's message (clients read it)."""
-        err.message = without_storage_names(err.message, self.settings.bucket)
+        err.message = without_storage_names(err.message, self.bucket)
         err.args = (err.message,)
         return err
+
+    def info(self, name: str) -> ObjectInfo | None:
+        blob = self._bucket.blob(name)
+        try:
+            self._call(blob.reload, **self._opts)
+        except NotFound:
+            return None
+        return _object_info(blob)
+
+    def read_bytes(self, name: str) -> tuple[bytes, int] | None:
+        blob = self._bucket.blob(name)
+        try:
+            data = self._call(blob.download_as_bytes, **self._opts)
+        except NotFound:
+            return None
+        return data, int(blob.generation or 0)
+
+    def write_bytes(self, name: str, data: bytes, metadata: dict[str, str] | None = None,
+                    content_type: str = "application/json", if_generation: int | None = None) -> bool:
+        blob = self._bucket.blob(name)
+        blob.metadata = metadata
+        try:
+            self._call(blob.upload_from_string, data, content_type=content_type, if_generation_match=if_generation,
+                       **self._opts)
+        except UpstreamError as err:
+            if err.status_code == 412:
+                return False
+            raise
+        return True
+
+    def delete(self, name: str) -> bool:
+        try:
+            self._call(self._bucket.blob(name).delete, **self._opts)
+        except NotFound:
+            return False
+        return True
+
+    def copy(self, source: str, destination: str) -> None:
+        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination, **self._opts)
+
+    def list(self, prefix: str, start_offset: str | None = None) -> Iterator[ObjectInfo]:
+        try:
+            for blob in self._bucket.list_blobs(prefix=prefix, start_offset=start_offset or None, **self._opts):
+                yield _object_info(blob)
+        except VertexBatchError:
+            raise
+        except Exception as exc:
+            raise self._safe(_translate(exc)) from exc
 
     def upload(self, name: str, source: IO[bytes], metadata: dict[str, str] | None = None,
                content_type: str = "application/jsonl") -> int:
@@ -118,96 +167,63 @@ class Bucket:
             raise TransientError(f"Cloud Storage lost an upload: {exc.message}", 503) from exc
         return int(blob.size or 0)
 
-    def write_json(self, name: str, value: Any, metadata: dict[str, str] | None = None,
-                   only_if_absent: bool = False, if_generation: int | None = None) -> bool:
-        """Write a small JSON record; False when the precondition (absent / that generation) does not hold."""
-        blob = self._bucket.blob(name)
-        blob.metadata = metadata
-        try:
-            self._call(blob.upload_from_string, json.dumps(value),
-                       content_type="application/json", if_generation_match=0 if only_if_absent else if_generation,
-                       **self._opts)
-        except UpstreamError as err:
-            if err.status_code == 412:
-                return False
-            raise
-        return True
-
-    def claim(self, name: str, lease_seconds: float) -> bool:
-        """Take the lease object ``name``: True if it was free, or held longer than ``lease_seconds`` ago."""
-        now = time.time()
-        if self.write_json(name, {"claimed_at": now}, only_if_absent=True):
-            return True
-        found = self.read_json(name)
-        if found is None:
-            return self.write_json(name, {"claimed_at": now}, only_if_absent=True)
-        held, generation = found
-        if now - float(held.get("claimed_at", 0)) < lease_seconds:
-            return False
-        log.warning("taking over %s, held since %s (its holder stopped)", name,
-                    held.get("claimed_at"))
-        return self.write_json(name, {"claimed_at": now}, if_generation=generation)
-
-    def read_json(self, name: str) -> tuple[Any, int] | None:
-        """(record, generation), or None when it does not exist."""
-        blob = self._bucket.blob(name)
-        try:
-            data = self._call(blob.download_as_bytes, **self._opts)
-        except NotFound:
-            return None
-        return json.loads(data), int(blob.generation or 0)
-
-    def info(self, name: str) -> ObjectInfo | None:
-        blob = self._bucket.blob(name)
-        try:
-            self._call(blob.reload, **self._opts)
-        except NotFound:
-            return None
-        return _object_info(blob)
-
-    def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> Iterator[ObjectInfo]:
-        try:
-            for blob in self._bucket.list_blobs(prefix=prefix, start_offset=start_offset or None,
-                                                max_results=limit, **self._opts):
-                yield _object_info(blob)
-        except VertexBatchError:
-            raise
-        except Exception as exc:
-            raise self._safe(_translate(exc)) from exc
-
-    def delete(self, name: str) -> bool:
-        try:
-            self._call(self._bucket.blob(name).delete, **self._opts)
-        except NotFound:
-            return False
-        return True
-
-    def copy(self, source: str, destination: str) -> None:
-        """Server-side copy (no bytes pass through the proxy)."""
-        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination, **self._opts)
-
     def open_read(self, name: str) -> IO[bytes]:
-        return self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK, **self._opts)
+        handle = self._call(self._bucket.blob(name).open, "rb", chunk_size=CHUNK, **self._opts)
+        return io.BufferedReader(_Reader(handle, self), CHUNK)
 
     def open_write(self, name: str, metadata: dict[str, str] | None = None,
-                   content_type: str = "application/jsonl") -> IO[bytes]:
+                   content_type: str = "application/jsonl") -> _Writer:
         blob = self._bucket.blob(name)
         blob.metadata = metadata
-        return self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type, **self._opts)
+        return _Writer(self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type, **self._opts),
+                       self)
 
-    async def astream(self, name: str) -> AsyncIterator[bytes]:
-        """The object's bytes in chunks, each read in a worker thread."""
-        handle = await asyncio.to_thread(self.open_read, name)
-        try:
-            while True:
-                chunk = await asyncio.to_thread(self._call, handle.read, CHUNK)
-                if not chunk:
-                    break
-                yield chunk
-        finally:
-            await asyncio.to_thread(handle.close)
+
+class _Reader(io.RawIOBase):
+    """A blob reader whose failures are the plugin's errors."""
+
+    def __init__(self, handle: Any, objects: GcsObjects) -> None:
+        super().__init__()
+        self._handle, self._objects = handle, objects
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._objects._call(self._handle.read, size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._objects._call(self._handle.close)
+        super().close()
+
+
+class _Writer:
+    """A resumable upload: the object appears on ``close``; ``discard`` abandons it (nothing appears)."""
+
+    def __init__(self, handle: Any, objects: GcsObjects) -> None:
+        self._handle: Any = handle
+        self._objects = objects
+
+    def write(self, data: bytes) -> int:
+        return int(self._objects._call(self._handle.write, data))
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._objects._call(self._handle.close)
+            self._handle = None
+
+    def discard(self) -> None:
+        """An unfinished resumable upload never appears; closing would publish a partial object."""
+        self._handle = None
 
 
 def _object_info(blob: Any) -> ObjectInfo:
     created = blob.time_created.timestamp() if blob.time_created else 0.0
-    return ObjectInfo(name=blob.name, size=int(blob.size or 0), created=created, metadata=dict(blob.metadata or {}))
+    return ObjectInfo(name=blob.name, size=int(blob.size or 0), created=created, metadata=dict(blob.metadata or {}),
+                      generation=int(blob.generation or 0))

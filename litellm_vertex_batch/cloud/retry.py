@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..core.errors import TransientError, UpstreamError
+from ..core.errors import TRANSIENT_STATUS, TransientError, UpstreamError
 
 T = TypeVar("T")
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = TRANSIENT_STATUS
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,17 @@ class Store:
         """Server-side copy: no bytes pass through the proxy."""
         await self.run_blocking(self.objects.copy, source, destination)
 
-    async def list(self, prefix: str, start_offset: str | None = None, limit: int | None = None) -> list[ObjectInfo]:
+    async def scan(self, prefix: str, keep: Callable[[ObjectInfo], bool], limit: int,
+                   start_offset: str | None = None) -> list[ObjectInfo]:
+        """The first ``limit`` objects under ``prefix`` (after ``start_offset``) that ``keep`` accepts, listed in
+        one worker call that stops as soon as it has them."""
         def collect() -> list[ObjectInfo]:
             found = []
             for info in self.objects.list(prefix, start_offset):
-                found.append(info)
-                if limit is not None and len(found) >= limit:
-                    break
+                if keep(info):
+                    found.append(info)
+                    if len(found) >= limit:
+                        break
             return found
 
         return await self.run_blocking(collect)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
-from ..core.errors import TransientError, UpstreamError, without_storage_names
+from ..core.errors import TRANSIENT_STATUS, TransientError, UpstreamError, without_storage_names
 from ..core.settings import Settings
 from . import credentials
 from .retry import RetryPolicy, is_retryable, retry_async
@@ -23,14 +24,18 @@ LANDING_GRACE_SECONDS = 5.0
 
 
 class VertexClient:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: RetryPolicy | None = None) -> None:
+    """``token`` gives an OAuth access token (default: from the ``vertex_credentials`` setting)."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: RetryPolicy | None = None,
+                 token: Callable[[], Awaitable[str]] | None = None) -> None:
         self.settings = settings
         self._http = http
         self._policy = policy or RetryPolicy(deadline=settings.retry_seconds)
         self._timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
+        self._token = token or (lambda: credentials.access_token(settings.vertex_credentials))
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        token = await credentials.access_token(self.settings.vertex_credentials)
+        token = await self._token()
         url = f"{self.settings.vertex_base_url}/v1/{path}"
         try:
             response = await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"},
@@ -128,6 +133,6 @@ def _raise_for_status(response: httpx.Response, bucket: str = "") -> None:
         pass
     message = without_storage_names(message, bucket)
     status = response.status_code
-    if status in (429, 500, 502, 503, 504):
+    if status in TRANSIENT_STATUS:
         raise TransientError(message, status)
     raise UpstreamError(message, status)

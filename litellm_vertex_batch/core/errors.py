@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import re
 
+#: Google statuses worth retrying (and reported as TransientError once the retries ran out).
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
 
 class VertexBatchError(Exception):
     status_code: int = 500
@@ -32,6 +35,16 @@ class InvalidRequest(VertexBatchError):
 
 class NotFound(VertexBatchError):
     status_code = 404
+
+
+def no_such_file(file_id: str) -> NotFound:
+    """The one answer for a file that does not exist or that the caller may not see (same text for both)."""
+    return NotFound(f"No such file: {file_id}")
+
+
+def no_such_batch(batch_id: str) -> NotFound:
+    """The one answer for a batch that does not exist or that the caller may not see (same text for both)."""
+    return NotFound(f"No batch found with id '{batch_id}'.")
 
 
 class ConfigurationError(VertexBatchError):

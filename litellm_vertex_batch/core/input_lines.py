@@ -132,6 +132,7 @@ class InputConverter:
         if problem:
             summary.add(line_no, problem, custom_id)
             return None
+        assert isinstance(custom_id, str)  # _entry_problem refused anything else
         self._seen_ids.add(custom_id)
         endpoint = self.endpoints[entry["url"]]
         try:

@@ -20,8 +20,36 @@ from urllib.parse import parse_qsl, urlsplit
 from ..core import settings as settings_mod
 from ..core.access import Caller
 from ..core.errors import InvalidRequest
-from ..services.charges import creator_metadata
 from .deployments import PRICE_KEY_PATTERN, Deployment, routed_deployment
+
+#: Creator fields kept at create time (JSON-safe) and restored on the charging event.
+CREATOR_KEYS = ("user_api_key_hash", "user_api_key", "user_api_key_alias", "user_api_key_team_id",
+                "user_api_key_team_alias", "user_api_key_user_id", "user_api_key_user_email",
+                "user_api_key_org_id", "user_api_key_org_alias", "user_api_key_end_user_id",
+                "user_api_key_project_id", "tags", "requester_metadata", "spend_logs_metadata")
+
+
+def creator_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The caller's identity and tags from the metadata the proxy attaches to a call."""
+    found: dict[str, Any] = {}
+    for bag in (kwargs.get("litellm_metadata"), kwargs.get("metadata")):
+        if isinstance(bag, dict):
+            for key in CREATOR_KEYS:
+                value = bag.get(key)
+                if key not in found and value is not None and _json_safe(value):
+                    found[key] = value
+    return found
+
+
+def _json_safe(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_safe(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
+    return False
+
 
 #: Request fields that would configure the gateway: refused wherever a caller puts them (body, form, query).
 GATEWAY_FIELDS = frozenset({*settings_mod.SETTING_KEYS, settings_mod.PROVIDER_NAMES_SETTING, "model_info",

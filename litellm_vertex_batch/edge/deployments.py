@@ -104,8 +104,9 @@ def routing_names(proxy_request: Mapping[str, Any]) -> set[str]:
             if str(key).lower() == "x-litellm-model" and isinstance(value, str):
                 names.add(value)
     url = urlsplit(str(proxy_request.get("url") or ""))
-    query = dict(parse_qsl(url.query))
-    body = proxy_request.get("body") if isinstance(proxy_request.get("body"), Mapping) else {}
+    query: Mapping[str, Any] = dict(parse_qsl(url.query))
+    raw_body = proxy_request.get("body")
+    body: Mapping[str, Any] = raw_body if isinstance(raw_body, Mapping) else {}
     for source in (query, body):
         if isinstance(source.get("model"), str):
             names.add(source["model"])

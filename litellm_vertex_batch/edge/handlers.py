@@ -7,7 +7,6 @@ errors to LiteLLM exceptions in one place (``_translated``).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -16,15 +15,16 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..cloud.gcs import Bucket
+from ..cloud.gcs import GcsObjects
+from ..cloud.store import Store
 from ..cloud.vertex import VertexClient
-from ..core import ids, layout
+from ..core import ids
 from ..core import settings as settings_mod
-from ..core.errors import NotFound, VertexBatchError
-from ..services import charges as spend
+from ..core.errors import VertexBatchError, no_such_file
 from ..services.batches import BatchService
-from ..services.files import FileStore
+from ..services.files import FileService
 from .call_context import CallContext, files_settings_entry
+from .cost_events import batch_cost_logger
 from .deployments import is_served_model, price_overrides
 from .translate import to_litellm_error
 
@@ -73,12 +73,12 @@ class VertexBatchFiles:
             self._http = httpx.AsyncClient()
         return self._http
 
-    def _files(self, ctx: CallContext) -> FileStore:
-        return FileStore(Bucket(ctx.settings), ctx.caller, known_model=is_served_model)
+    def _files(self, ctx: CallContext) -> FileService:
+        return FileService(Store(GcsObjects(ctx.settings)), ctx.settings, ctx.caller, known_model=is_served_model)
 
     def _batches(self, ctx: CallContext) -> BatchService:
         s = ctx.settings
-        return BatchService(Bucket(s), VertexClient(s, self._http_client()), ctx.caller)
+        return BatchService(Store(GcsObjects(s)), s, VertexClient(s, self._http_client()), ctx.caller)
 
     # ---- files -------------------------------------------------------------------------------
     @_translated
@@ -87,34 +87,33 @@ class VertexBatchFiles:
 
         ctx = CallContext.from_kwargs(kwargs)
         filename, source = _file_parts(file)
-        created = await asyncio.to_thread(self._files(ctx).create, source, filename, purpose, ctx.model)
+        created = await self._files(ctx).create(source, filename, purpose, ctx.model)
         return OpenAIFileObject(**created)
 
     @_translated
     async def afile_retrieve(self, file_id: str, **kwargs: Any) -> Any:
         from litellm.types.llms.openai import OpenAIFileObject
 
-        store = self._files(CallContext.from_kwargs(kwargs))
-        return OpenAIFileObject(**await asyncio.to_thread(store.retrieve, _file_token(file_id)))
+        files = self._files(CallContext.from_kwargs(kwargs))
+        return OpenAIFileObject(**await files.retrieve(_file_token(file_id)))
 
     @_translated
     async def afile_delete(self, file_id: str, **kwargs: Any) -> Any:
         from openai.types.file_deleted import FileDeleted
 
-        store = self._files(CallContext.from_kwargs(kwargs))
-        return FileDeleted(**await asyncio.to_thread(store.delete, _file_token(file_id)))
+        files = self._files(CallContext.from_kwargs(kwargs))
+        return FileDeleted(**await files.delete(_file_token(file_id)))
 
     @_translated
     async def afile_list(self, purpose: str | None = None, **kwargs: Any) -> Any:
         from litellm.types.llms.openai import OpenAIFileObject
 
         ctx = CallContext.from_kwargs(kwargs)
-        store = self._files(ctx)
         query = ctx.query
         after = kwargs.get("after") or query.get("after")
         after_token = ids.parse_file_id(after) if after else None
         limit = _int(kwargs.get("limit") or query.get("limit"), 10000)
-        found = await asyncio.to_thread(store.list, after_token, limit, purpose)
+        found = await self._files(ctx).list(after_token, limit, purpose)
         return [OpenAIFileObject(**item) for item in found]
 
     @_translated
@@ -122,14 +121,11 @@ class VertexBatchFiles:
         from litellm.files.types import FileContentStreamingResult
         from litellm.types.llms.openai import HttpxBinaryResponseContent
 
-        store = self._files(CallContext.from_kwargs(kwargs))
-        token = _file_token(file_id)
-        info = await asyncio.to_thread(store.info, token)
-        name = layout.file_object(store.s, token)
+        info, chunks = await self._files(CallContext.from_kwargs(kwargs)).content(_file_token(file_id))
         headers = {"content-type": "application/octet-stream", "content-length": str(info.size)}
         if stream:
-            return FileContentStreamingResult(stream_iterator=store.bucket.astream(name), headers=headers)
-        content = b"".join([chunk async for chunk in store.bucket.astream(name)])
+            return FileContentStreamingResult(stream_iterator=chunks, headers=headers)
+        content = b"".join([chunk async for chunk in chunks])
         return HttpxBinaryResponseContent(response=httpx.Response(
             200, content=content, headers=headers, request=httpx.Request("GET", f"/v1/files/{file_id}/content")))
 
@@ -150,13 +146,20 @@ class VertexBatchFiles:
 
         ctx = CallContext.from_kwargs(kwargs)
         service = self._batches(ctx)
-        found, record, result = await service.retrieve_with_result(batch_id)
+        logging_obj = kwargs.get("litellm_logging_obj")
+        if logging_obj is None or not hasattr(logging_obj, "update_from_kwargs"):  # library use: nothing to log
+            return LiteLLMBatch(**await service.retrieve(batch_id))
+
+        def logger_for(record: Mapping[str, Any], result: Mapping[str, Any], found: dict[str, Any]) -> Any:
+            batch = LiteLLMBatch(**found)
+            _prepare_logging(logging_obj, kwargs, ctx, batch.model)
+            return batch_cost_logger(logging_obj, record, result, batch)
+
+        found, charged = await service.retrieve_and_charge(batch_id, logger_for)  # logger_for prepared it
         batch = LiteLLMBatch(**found)
-        logging_obj = _prepared_logging(kwargs, ctx, batch.model)
-        if logging_obj is None or result is None:
-            return batch
-        charged = await spend.charge_once(service.bucket, record, result, batch, logging_obj)
-        if not charged:
+        if charged is None:  # not finished: nothing to charge yet
+            _prepare_logging(logging_obj, kwargs, ctx, batch.model)
+        elif not charged:
             # already charged (or being charged elsewhere); LiteLLM's own batch pricing, which cannot
             # read this provider's output, must not log it again
             logging_obj.litellm_params.setdefault("litellm_metadata", {})["batch_ignore_default_logging"] = True
@@ -179,11 +182,8 @@ class VertexBatchFiles:
         return LiteLLMBatch(**await self._batches(CallContext.from_kwargs(kwargs)).cancel(batch_id))
 
 
-def _prepared_logging(kwargs: Mapping[str, Any], ctx: CallContext, model: str | None) -> Any:
-    """The call's LiteLLM logging object, given what built-in providers give it (provider, model, params)."""
-    logging_obj = kwargs.get("litellm_logging_obj")
-    if logging_obj is None or not hasattr(logging_obj, "update_from_kwargs"):
-        return None
+def _prepare_logging(logging_obj: Any, kwargs: Mapping[str, Any], ctx: CallContext, model: str | None) -> None:
+    """Give the call's LiteLLM logging object what built-in providers give it (provider, model, params)."""
     logging_obj.update_from_kwargs(
         kwargs=dict(kwargs), model=model, user=None, optional_params={},
         litellm_params={"litellm_call_id": kwargs.get("litellm_call_id"),
@@ -192,7 +192,6 @@ def _prepared_logging(kwargs: Mapping[str, Any], ctx: CallContext, model: str | 
                         "model_info": dict(ctx.deployment.model_info) if ctx.deployment else None,
                         "preset_cache_key": None, "stream_response": {}},
         custom_llm_provider=kwargs.get("custom_llm_provider") or PROVIDER)
-    return logging_obj
 
 
 def _int(value: Any, default: int) -> int:
@@ -205,7 +204,7 @@ def _int(value: Any, default: int) -> int:
 def _file_token(file_id: str) -> str:
     token = ids.parse_file_id(file_id)
     if token is None:
-        raise NotFound(f"No such File object: {file_id}")
+        raise no_such_file(file_id)
     return token
 
 

@@ -92,7 +92,8 @@ def install(handlers: Any, provider: str) -> bool:
         ours = client(_named(getattr(handlers, name), name))
         setattr(litellm, name, _dispatcher(name, original, ours, handlers))
     streaming = importlib.import_module(_STREAMING_MODULE)
-    streaming.FILE_CONTENT_STREAMING_PROVIDERS = frozenset(streaming.FILE_CONTENT_STREAMING_PROVIDERS | {provider})
+    current = getattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset())
+    setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset(current | {provider}))  # noqa: B010
     _guard_batch_file_check()
     _register_provider(provider)
     log.info("litellm-vertex-batch active on LiteLLM %s for custom-llm-provider %s", litellm_version(),
@@ -143,7 +144,7 @@ def _guard_batch_file_check() -> None:
                 type="invalid_request_error", param="file", code=400) from None
 
     setattr(check_batch_file_upload, _ORIGINAL, original)
-    module.check_batch_file_upload = check_batch_file_upload
+    setattr(module, "check_batch_file_upload", check_batch_file_upload)  # noqa: B010 (a module LiteLLM types)
 
 
 def _too_deep_line(file_source: Any) -> int | str:

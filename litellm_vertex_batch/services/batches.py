@@ -1,6 +1,6 @@
 """The OpenAI Batches API on Vertex batch prediction jobs.
 
-State lives in the bucket (batch record, result record, finalize claim) and in Vertex (the job), so
+State lives in the bucket (batch record, result record, claims) and in Vertex (the job), so
 any replica can serve any batch. A finished job's output is rewritten once: the replica that creates
 the claim object (a precondition-guarded write) does it; others report ``finalizing`` meanwhile. A
 claim older than ``FINALIZE_LEASE_SECONDS`` is taken over (the claimant died).
@@ -14,11 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..cloud.gcs import Bucket
+from ..cloud.objects import ObjectInfo
+from ..cloud.store import Store
 from ..cloud.vertex import BATCH_LABEL, VertexClient
-from ..core import ids, layout, states
+from ..core import ids, layout, records, states
 from ..core.access import Caller, may_access
-from ..core.errors import InvalidRequest, NotFound, TransientError, UpstreamError
+from ..core.errors import InvalidRequest, NotFound, TransientError, UpstreamError, no_such_batch, no_such_file
+from ..core.settings import Settings
+from . import charges
+from .charges import CostLogger
 from .finalize import finalize
 
 log = logging.getLogger(__name__)
@@ -32,27 +36,24 @@ _running: dict[str, asyncio.Task[Any]] = {}
 class BatchService:
     """Batches as ``caller`` sees them: another tenant's batch does not exist (404)."""
 
-    def __init__(self, bucket: Bucket, vertex: VertexClient, caller: Caller | None = None) -> None:
-        self.bucket = bucket
+    def __init__(self, store: Store, settings: Settings, vertex: VertexClient, caller: Caller | None = None) -> None:
+        self.store = store
         self.vertex = vertex
-        self.s = bucket.settings
+        self.s = settings
         self.caller = caller or Caller(is_admin=True)
 
     def _visible(self, owner: Mapping[str, Any]) -> bool:
         return may_access(owner, self.caller, self.s.team_access)
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
 
     async def create(self, input_file_id: str, endpoint: str, completion_window: str,
                      metadata: Mapping[str, str] | None, model: str | None,
                      creator: Mapping[str, Any] | None = None,
                      price_overrides: Callable[[str], Mapping[str, Any]] | None = None) -> dict[str, Any]:
         input_token = ids.parse_file_id(input_file_id)
-        info = None if input_token is None else await self._run(
-            self.bucket.info, layout.file_object(self.s, input_token))
-        if info is None or info.metadata.get("purpose") != "batch" or not self._visible(info.metadata):
-            raise NotFound(f"No such File object: {input_file_id}")
+        info = None if input_token is None else await self.store.info(layout.file_object(self.s, input_token))
+        if input_token is None or info is None or info.metadata.get("purpose") != "batch" \
+                or not self._visible(info.metadata):
+            raise no_such_file(input_file_id)
         file_endpoint = info.metadata.get("endpoint")
         if endpoint != file_endpoint:
             raise InvalidRequest(f"endpoint {endpoint!r} does not match the input file's requests, which use "
@@ -70,10 +71,10 @@ class BatchService:
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},
         }
         name = layout.batch_record(self.s, token)
-        await self._run(lambda: self.bucket.write_json(name, record, record["owner"], only_if_absent=True))
+        await self._save(record, only_if_absent=True)
         job_input = layout.batch_input(self.s, token)
         try:
-            await self._run(self.bucket.copy, layout.vertex_input(self.s, input_token), job_input)
+            await self.store.copy(layout.vertex_input(self.s, input_token), job_input)
         except BaseException:
             await self._discard_batch(name, job_input)
             raise
@@ -81,9 +82,9 @@ class BatchService:
             "displayName": f"litellm-{record['id']}",
             "model": f"publishers/google/models/{model}",
             "inputConfig": {"instancesFormat": "jsonl",
-                            "gcsSource": {"uris": [self.bucket.uri(job_input)]}},
+                            "gcsSource": {"uris": [self.store.uri(job_input)]}},
             "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {
-                "outputUriPrefix": self.bucket.uri(layout.vertex_output_prefix(self.s, token).rstrip("/"))}},
+                "outputUriPrefix": self.store.uri(layout.vertex_output_prefix(self.s, token).rstrip("/"))}},
             "labels": {BATCH_LABEL: token},
         }
         try:
@@ -95,28 +96,33 @@ class BatchService:
             # Vertex may yet carry out the create: keep the batch (listed as failed unless its job shows up)
             record["create_error"] = {"code": exc.status_code, "message": exc.message}
             record["failed_at"] = int(time.time())
-            await self._run(lambda: self.bucket.write_json(name, record, record["owner"]))
+            await self._save(record)
             raise
         except UpstreamError:
             await self._discard_batch(name, job_input)  # refused by Google: no batch is left behind
             raise
         record["job_name"] = job["name"]
-        await self._run(lambda: self.bucket.write_json(name, record, record["owner"]))
+        await self._save(record)
         return states.batch_object(record, job, None)
 
+    async def _save(self, record: Mapping[str, Any], only_if_absent: bool = False) -> bool:
+        """Write the batch record (its owner also as object metadata, so lists filter without reading it)."""
+        return await self.store.write_json(layout.batch_record(self.s, record["token"]), records.dump(record),
+                                           dict(record.get("owner") or {}), only_if_absent=only_if_absent)
+
     async def _discard_batch(self, record_name: str, job_input: str) -> None:
-        await self._run(self.bucket.delete, record_name)
-        await self._run(self.bucket.delete, job_input)
+        await self.store.delete(record_name)
+        await self.store.delete(job_input)
 
     async def _record(self, batch_id: str) -> dict[str, Any]:
         token = ids.parse_batch_id(batch_id)
-        found = None if token is None else await self._run(self.bucket.read_json, layout.batch_record(self.s, token))
+        found = None if token is None else await self.store.read_json(layout.batch_record(self.s, token))
         if found is None:
-            raise NotFound(f"No batch found with id '{batch_id}'.")
-        record = found[0]
+            raise no_such_batch(batch_id)
+        record: dict[str, Any] = dict(records.load_batch(found[0]))
         if (record.get("project") != self.s.project or record.get("location") != self.s.location
                 or not self._visible(record.get("owner") or {})):
-            raise NotFound(f"No batch found with id '{batch_id}'.")
+            raise no_such_batch(batch_id)
         return record
 
     async def _job(self, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -125,9 +131,22 @@ class BatchService:
         job = await self.vertex.find_job_by_label(record["token"])  # the creating replica died mid-create
         if job is not None:
             record["job_name"] = job["name"]
-            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record,
-                                                            record.get("owner")))
+            await self._save(record)
         return job
+
+    async def retrieve_and_charge(self, batch_id: str, logger_for: Callable[[Mapping[str, Any], Mapping[str, Any],
+                                                                           dict[str, Any]], CostLogger]
+                                  ) -> tuple[dict[str, Any], bool | None]:
+        """The batch object, and once it is finished its cost logged once (``logger_for(record, result, batch)``
+        makes the edge's logger): True when this call logged it, False when it was logged before (or is being
+        logged elsewhere), None while the batch is not finished."""
+        batch, record, result = await self.retrieve_with_result(batch_id)
+        if result is None:
+            return batch, None
+        token = record["token"]
+        charged = await charges.once(self.store, layout.charge_record(self.s, token), layout.charge_lock(self.s, token),
+                                     logger_for(record, result, batch))
+        return batch, charged
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
         return (await self.retrieve_with_result(batch_id, finalize_now))[0]
@@ -150,15 +169,14 @@ class BatchService:
         return states.batch_object(record, job, result, finalizing_since), record, result
 
     async def _result(self, token: str) -> dict[str, Any] | None:
-        found = await self._run(self.bucket.read_json, layout.batch_result(self.s, token))
-        return None if found is None else found[0]
+        found = await self.store.read_json(layout.batch_result(self.s, token))
+        return None if found is None else dict(records.load_result(found[0]))
 
     async def _finalize(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
         token = record["token"]
         task = _running.get(token)
         if task is None:
-            if not await self._run(self.bucket.claim, layout.finalize_lock(self.s, token),
-                                  self.s.finalize_lease_seconds):
+            if not await self.store.claim(layout.finalize_lock(self.s, token), self.s.finalize_lease_seconds):
                 return None
             task = asyncio.create_task(self._finalize_claimed(record, job))
             _running[token] = task
@@ -171,12 +189,13 @@ class BatchService:
     async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         token = record["token"]
         try:
-            result = await self._run(finalize, self.bucket, record, job, int(time.time()))
+            result = await self.store.run_blocking(finalize, self.store.objects, self.s, record, job,
+                                                   int(time.time()))
         except BaseException:
-            await self._run(self.bucket.delete, layout.finalize_lock(self.s, token))  # let the next retrieve retry
+            await self.store.delete(layout.finalize_lock(self.s, token))  # let the next retrieve retry
             raise
-        stored = await self._run(lambda: self.bucket.write_json(layout.batch_result(self.s, token), result,
-                                                                 only_if_absent=True))
+        stored = await self.store.write_json(layout.batch_result(self.s, token), records.dump(result),
+                                             only_if_absent=True)
         if not stored:  # another replica finished first (or our own write's answer was lost): keep the stored one
             winner = await self._result(token)
             assert winner is not None
@@ -184,7 +203,7 @@ class BatchService:
             for file_id in (result["output_file_id"], result["error_file_id"]):
                 file_token = ids.parse_file_id(file_id)
                 if file_token and file_id not in kept:
-                    await self._run(self.bucket.delete, layout.file_object(self.s, file_token))
+                    await self.store.delete(layout.file_object(self.s, file_token))
             return winner
         return result
 
@@ -192,17 +211,16 @@ class BatchService:
         prefix = layout.batches_prefix(self.s)
         after_token = ids.parse_batch_id(after) if after else None
         if after and after_token is None:
-            raise NotFound(f"No batch found with id '{after}'.")
+            raise no_such_batch(after)
         start = layout.batch_record(self.s, after_token) + "\x00" if after_token else None
-        names = []
-        for info in await self._run(lambda: list(self.bucket.list(prefix, start_offset=start))):
+
+        def keep(info: ObjectInfo) -> bool:
             token = layout.token_from_name(info.name, prefix, ".json")
-            if ids.parse_batch_id(ids.batch_id(token)) is not None and self._visible(info.metadata):
-                names.append(token)
-            if len(names) >= limit:
-                break
+            return ids.parse_batch_id(ids.batch_id(token)) is not None and self._visible(info.metadata)
+
         batches = []
-        for token in names:
+        for info in await self.store.scan(prefix, keep, limit, start):
+            token = layout.token_from_name(info.name, prefix, ".json")
             try:
                 batches.append(await self.retrieve(ids.batch_id(token), finalize_now=False))
             except NotFound:
@@ -219,8 +237,7 @@ class BatchService:
             await self.vertex.cancel_job(job["name"])
         if record.get("cancelling_at") is None:
             record["cancelling_at"] = int(time.time())
-            await self._run(lambda: self.bucket.write_json(layout.batch_record(self.s, record["token"]), record,
-                                                            record.get("owner")))
+            await self._save(record)
         obj = await self.retrieve(batch_id, finalize_now=False)
         if obj["status"] in ("validating", "in_progress", "finalizing"):
             obj["status"] = "cancelling"  # until the rows that never ran are written to the error file

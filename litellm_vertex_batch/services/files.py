@@ -1,5 +1,5 @@
-"""The OpenAI Files API on Cloud Storage: upload (validated and converted before anything is written),
-retrieve, list, delete and streamed content. Synchronous; the plugin runs it in worker threads.
+"""The OpenAI Files API on the object store: upload (validated and converted before anything is written),
+retrieve, list, delete and streamed content.
 """
 
 from __future__ import annotations
@@ -7,16 +7,18 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any
 
 from ..adapters import ADAPTERS
-from ..cloud.gcs import CHUNK, Bucket, ObjectInfo
+from ..cloud.objects import ObjectInfo
+from ..cloud.store import CHUNK, Store
 from ..core import ids, jsonl, layout
 from ..core.access import Caller, may_access
-from ..core.errors import InvalidRequest, NotFound, VertexBatchError
+from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..core.input_lines import InputConverter, iter_lines
 from ..core.output_lines import row_custom_id
+from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
 #: Vertex's input limit per Gemini batch job.
@@ -68,13 +70,13 @@ def convert_input(source: IO[bytes], rows: IO[bytes], model: str | None,
     return summary
 
 
-class FileStore:
+class FileService:
     """Files as ``caller`` sees them: another tenant's file does not exist (404)."""
 
-    def __init__(self, bucket: Bucket, caller: Caller | None = None,
+    def __init__(self, store: Store, settings: Settings, caller: Caller | None = None,
                  known_model: Callable[[str], bool] | None = None) -> None:
-        self.bucket = bucket
-        self.s = bucket.settings
+        self.store = store
+        self.s = settings
         self.caller = caller or Caller(is_admin=True)
         #: which models a batch may name (LiteLLM's price map and the operator's model_list)
         self.known_model = known_model
@@ -82,63 +84,65 @@ class FileStore:
     def visible(self, metadata: dict[str, str]) -> bool:
         return may_access(metadata, self.caller, self.s.team_access)
 
-    def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
-               extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    async def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
+                     extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """Validate and convert the whole upload, then store its Vertex rows and the file itself."""
         token = ids.new_token()
         metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
                     **self.caller.owner_fields(), **(extra_metadata or {})}
         written: list[str] = []
+        objects = self.store.objects
         try:
             if purpose == "batch":
                 with tempfile.TemporaryFile() as rows:
-                    summary = convert_input(source, rows, model, self.known_model)
+                    summary = await self.store.run_blocking(convert_input, source, rows, model, self.known_model)
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
                                     lines=str(summary.lines))
-                    rows.seek(0)
                     written.append(layout.vertex_input(self.s, token))
-                    self.bucket.upload(written[-1], rows, {"file_token": token})
+                    await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
             written.append(layout.file_object(self.s, token))
-            self.bucket.upload(written[-1], source, metadata)
-            return self.retrieve(token)
+            await self.store.run_blocking(objects.upload, written[-1], source, metadata)
+            return await self.retrieve(token)
         except BaseException:
-            self._discard(written)  # nothing half-written: a file the caller was not given does not stay
+            await self._discard(written)  # nothing half-written: a file the caller was not given does not stay
             raise
 
-    def _discard(self, names: list[str]) -> None:
+    async def _discard(self, names: list[str]) -> None:
         for name in reversed(names):
             try:
-                self.bucket.delete(name)
+                await self.store.delete(name)
             except VertexBatchError:
                 log.error("could not remove %s after a failed upload", name)
 
-    def info(self, token: str) -> ObjectInfo:
-        info = self.bucket.info(layout.file_object(self.s, token))
+    async def info(self, token: str) -> ObjectInfo:
+        info = await self.store.info(layout.file_object(self.s, token))
         if info is None or not self.visible(info.metadata):
-            raise NotFound(f"No such file: {ids.file_id(token)}")
+            raise no_such_file(ids.file_id(token))
         return info
 
-    def retrieve(self, token: str) -> dict[str, Any]:
-        return file_object(token, self.info(token))
+    async def retrieve(self, token: str) -> dict[str, Any]:
+        return file_object(token, await self.info(token))
 
-    def list(self, after: str | None = None, limit: int = 10000, purpose: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, after: str | None = None, limit: int = 10000,
+                   purpose: str | None = None) -> list[dict[str, Any]]:
         prefix = layout.files_prefix(self.s)
-        start = prefix + after + "\x00" if after else None
-        found = []
-        for info in self.bucket.list(prefix, start_offset=start):
+
+        def keep(info: ObjectInfo) -> bool:
             token = layout.token_from_name(info.name, prefix)
-            if ids.parse_file_id(ids.file_id(token)) is None:
-                continue
-            if (purpose and info.metadata.get("purpose") != purpose) or not self.visible(info.metadata):
-                continue
-            found.append(file_object(token, info))
-            if len(found) >= limit:
-                break
-        return found
+            return (ids.parse_file_id(ids.file_id(token)) is not None and self.visible(info.metadata)
+                    and (not purpose or info.metadata.get("purpose") == purpose))
 
-    def delete(self, token: str) -> dict[str, Any]:
-        self.info(token)  # 404 unless the caller may see it
-        if not self.bucket.delete(layout.file_object(self.s, token)):
-            raise NotFound(f"No such file: {ids.file_id(token)}")
-        self.bucket.delete(layout.vertex_input(self.s, token))
+        found = await self.store.scan(prefix, keep, limit, prefix + after + "\x00" if after else None)
+        return [file_object(layout.token_from_name(info.name, prefix), info) for info in found]
+
+    async def content(self, token: str) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
+        """The file's size and a stream of its bytes."""
+        info = await self.info(token)
+        return info, self.store.stream(layout.file_object(self.s, token))
+
+    async def delete(self, token: str) -> dict[str, Any]:
+        await self.info(token)  # 404 unless the caller may see it
+        if not await self.store.delete(layout.file_object(self.s, token)):
+            raise no_such_file(ids.file_id(token))
+        await self.store.delete(layout.vertex_input(self.s, token))
         return {"id": ids.file_id(token), "object": "file", "deleted": True}
-

@@ -4,7 +4,7 @@ Every input custom_id ends up exactly once across the two files: rows are matche
 Vertex echoes back; a row without it is matched by its echoed request (exact fingerprint) among the
 custom_ids not yet answered; a duplicate row (e.g. incremental prediction files) is dropped; an input
 row with no prediction gets a "never ran" error line. Streams throughout; memory holds the set of
-custom_ids, not the rows. Synchronous: run it in a worker thread.
+custom_ids, not the rows. Blocking: the batch service runs it in a worker, over ``Objects``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from .. import adapters
-from ..cloud.gcs import Bucket
+from ..cloud.objects import Objects, Writer, read_lines
 from ..core import ids, jsonl, layout, states
 from ..core.errors import VertexBatchError
 from ..core.output_lines import RowConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
 from ..core.pricing import CostTally, price_info
+from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
@@ -34,18 +35,19 @@ class _LazyWriter:
     object again instead of leaving a second file behind.
     """
 
-    def __init__(self, bucket: Bucket, token: str, filename: str, model: str, owner: Mapping[str, str]) -> None:
-        self.bucket = bucket
+    def __init__(self, objects: Objects, settings: Settings, token: str, filename: str, model: str,
+                 owner: Mapping[str, str]) -> None:
+        self.objects = objects
         self.token = token
-        self.name = layout.file_object(bucket.settings, self.token)
+        self.name = layout.file_object(settings, self.token)
         self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(int(time.time())),
                          "model": model, **owner}
         self.lines = 0
-        self._handle: IO[bytes] | None = None
+        self._handle: Writer | None = None
 
     def write(self, line: Mapping[str, Any]) -> None:
         if self._handle is None:
-            self._handle = self.bucket.open_write(self.name, self.metadata)
+            self._handle = self.objects.open_write(self.name, self.metadata)
         self._handle.write(jsonl.dumps_line(line))
         self.lines += 1
 
@@ -58,11 +60,13 @@ class _LazyWriter:
     def discard(self) -> None:
         """Abandon the upload: closing would publish a partial file; an unfinished resumable upload never
         appears, and a complete file written by a replica that took over stays untouched."""
+        if self._handle is not None:
+            self._handle.discard()
         self._handle = None
 
 
 def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
-    for raw in handle:
+    for raw in read_lines(handle):
         if raw.strip():
             try:
                 row = json.loads(raw)
@@ -73,22 +77,22 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def output_directory(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any]) -> str:
+def output_directory(objects: Objects, settings: Settings, record: Mapping[str, Any],
+                     job: Mapping[str, Any]) -> str:
     """The object prefix of the job's predictions, from ``outputInfo`` when Vertex set it."""
     directory = (job.get("outputInfo") or {}).get("gcsOutputDirectory")
-    base = f"gs://{bucket.settings.bucket}/"
+    base = objects.uri("")
     if isinstance(directory, str) and directory.startswith(base):
         return directory[len(base):].rstrip("/") + "/"
-    return layout.vertex_output_prefix(bucket.settings, record["token"])
+    return layout.vertex_output_prefix(settings, record["token"])
 
 
-def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
+def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], job: Mapping[str, Any],
              finalizing_at: int) -> dict[str, Any]:
     """Write the output and error files for a finished job; return the result record (not yet stored)."""
-    s = bucket.settings
     token = record["token"]
     model = record.get("model") or ""
-    pending = _expected_custom_ids(bucket, record)
+    pending = _expected_custom_ids(objects, settings, record)
     endpoint = adapters.for_url(record.get("endpoint"))
     if endpoint is None:
         raise VertexBatchError(f"batch {record.get('id')} uses {record.get('endpoint')!r}, which this gateway no "
@@ -96,10 +100,10 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
     converter = RowConverter(endpoint.response_reader(model))
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
-    output = _LazyWriter(bucket, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl", model,
-                         owner)
-    errors = _LazyWriter(bucket, ids.derived_token(token, "error"), f"{ids.batch_id(token)}_error.jsonl", model,
-                         owner)
+    output = _LazyWriter(objects, settings, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl",
+                         model, owner)
+    errors = _LazyWriter(objects, settings, ids.derived_token(token, "error"), f"{ids.batch_id(token)}_error.jsonl",
+                         model, owner)
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 
@@ -115,11 +119,11 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
 
     try:
         with tempfile.TemporaryFile() as unmatched:
-            directory = output_directory(bucket, record, job)
-            for info in sorted(bucket.list(directory), key=lambda i: i.name):
+            directory = output_directory(objects, settings, record, job)
+            for info in sorted(objects.list(directory), key=lambda i: i.name):
                 if not info.name.endswith(".jsonl"):
                     continue
-                with bucket.open_read(info.name) as handle:
+                with objects.open_read(info.name) as handle:
                     for row in _jsonl_rows(handle):
                         custom_id = row_custom_id(row)
                         if custom_id is None:
@@ -129,7 +133,7 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
                             emit(row, custom_id)
             if unmatched.tell():
                 unmatched.seek(0)
-                _match_by_request(bucket, record, pending, _jsonl_rows(unmatched), emit)
+                _match_by_request(objects, settings, record, pending, _jsonl_rows(unmatched), emit)
         state = job.get("state", "")
         message = _not_run_message(state, job)
         for custom_id in sorted(pending):
@@ -149,9 +153,9 @@ def finalize(bucket: Bucket, record: Mapping[str, Any], job: Mapping[str, Any],
             "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines}
 
 
-def _expected_custom_ids(bucket: Bucket, record: Mapping[str, Any]) -> set[str]:
+def _expected_custom_ids(objects: Objects, settings: Settings, record: Mapping[str, Any]) -> set[str]:
     ids_: set[str] = set()
-    with bucket.open_read(layout.batch_input(bucket.settings, record["token"])) as handle:
+    with objects.open_read(layout.batch_input(settings, record["token"])) as handle:
         for row in _jsonl_rows(handle):
             custom_id = row_custom_id(row)
             if custom_id is not None:
@@ -159,7 +163,7 @@ def _expected_custom_ids(bucket: Bucket, record: Mapping[str, Any]) -> set[str]:
     return ids_
 
 
-def _match_by_request(bucket: Bucket, record: Mapping[str, Any], pending: set[str],
+def _match_by_request(objects: Objects, settings: Settings, record: Mapping[str, Any], pending: set[str],
                       rows: Iterator[dict[str, Any]], emit: Any) -> None:
     """Match rows Vertex returned without their custom_id by the exact request they echo.
 
@@ -167,7 +171,7 @@ def _match_by_request(bucket: Bucket, record: Mapping[str, Any], pending: set[st
     a result; a row whose request matches nothing unanswered is logged and left out (never misattributed).
     """
     by_request: dict[str, list[str]] = {}
-    with bucket.open_read(layout.batch_input(bucket.settings, record["token"])) as handle:
+    with objects.open_read(layout.batch_input(settings, record["token"])) as handle:
         for row in _jsonl_rows(handle):
             custom_id = row_custom_id(row)
             if custom_id in pending:

@@ -194,7 +194,7 @@ class FaultProxy:
         return entry
 
     # ---- lifecycle -------------------------------------------------------------------------------------
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._thread = threading.Thread(target=self._serve, name=f"fault-proxy-{self.port}", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._error is not None:
@@ -209,7 +209,7 @@ class FaultProxy:
             thread.join(20)
         self._thread = None
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -93,7 +93,7 @@ class FakeGcs:
             Path(self._log.name).unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "FakeGcs":
+    def __enter__(self) -> FakeGcs:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import httpx
 
@@ -30,7 +30,7 @@ class Proxy:
                     "LITELLM_LOG": os.environ.get("LITELLM_LOG", "WARNING"), **(extra_env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Proxy":
+    def start(self) -> Proxy:
         litellm_cli = Path(sys.executable).with_name("litellm")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -63,7 +63,7 @@ class Proxy:
         if getattr(self, "_log", None):
             self._log.close()
 
-    def __enter__(self) -> "Proxy":
+    def __enter__(self) -> Proxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

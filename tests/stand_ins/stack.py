@@ -41,7 +41,7 @@ class StandIns:
         self.gcs_url = self.vertex_url = self.sa_path = ""
         self.env: dict[str, str] = {}
 
-    def start(self) -> "StandIns":
+    def start(self) -> StandIns:
         """Start everything and wait until ready."""
         try:
             self.tmpdir = tempfile.mkdtemp(prefix="stand-ins-")
@@ -142,7 +142,7 @@ class StandIns:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             self.tmpdir = None
 
-    def __enter__(self) -> "StandIns":
+    def __enter__(self) -> StandIns:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -23,8 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.stand_ins import vertex_rows
-from tests.stand_ins.vertex_requests import camel, filter_fn, validate_create
 from tests.stand_ins.vertex_jobs import ACTIVE, TERMINAL, Gcs, Job, Settings, force_state, run_job
+from tests.stand_ins.vertex_requests import camel, filter_fn, validate_create
 
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
           409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED",

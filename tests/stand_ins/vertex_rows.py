@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_NESTING = 15
@@ -25,8 +25,8 @@ class ImportError_(Exception):
 
 def rfc3339(dt: datetime | None = None) -> str:
     """RFC3339 UTC timestamp with microseconds and a ``Z`` suffix."""
-    dt = dt or datetime.now(timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    dt = dt or datetime.now(UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def model_id(model: str) -> str:

@@ -7,12 +7,18 @@ import math
 
 import pytest
 
-from litellm_vertex_batch.edge import call_context, deployments
-from litellm_vertex_batch.edge.call_context import CallContext, gateway_fields_in
-from litellm_vertex_batch.edge.deployments import (Deployment, invalid_prices, model_from_wrapped_id, price_overrides,
-                                              routed_deployment, served_deployments)
 from litellm_vertex_batch.core.errors import InvalidRequest
 from litellm_vertex_batch.core.settings import SETTING_KEYS
+from litellm_vertex_batch.edge import call_context, deployments
+from litellm_vertex_batch.edge.call_context import CallContext, gateway_fields_in
+from litellm_vertex_batch.edge.deployments import (
+    Deployment,
+    invalid_prices,
+    model_from_wrapped_id,
+    price_overrides,
+    routed_deployment,
+    served_deployments,
+)
 
 ENV = {"GCS_BUCKET_NAME": "operator-bucket", "VERTEXAI_PROJECT": "operator-project",
        "VERTEXAI_LOCATION": "us-central1"}

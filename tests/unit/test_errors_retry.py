@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import litellm
 import pytest
 
-from litellm_vertex_batch.core.errors import (ConfigurationError, InvalidRequest, NotFound, TransientError,
-                                              UpstreamError, VertexBatchError)
+from litellm_vertex_batch.cloud.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async
+from litellm_vertex_batch.core.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    TransientError,
+    UpstreamError,
+    VertexBatchError,
+)
 from litellm_vertex_batch.core.settings import PROVIDER
 from litellm_vertex_batch.edge.translate import to_litellm_error
-from litellm_vertex_batch.cloud.retry import RETRYABLE_STATUS, RetryPolicy, is_retryable, retry_async
 
 MESSAGE = "Publisher Model `projects/p/locations/us-central1/publishers/google/models/x` was not found."
 

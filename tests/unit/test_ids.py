@@ -10,8 +10,18 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from litellm_vertex_batch.core import ids as ids
-from litellm_vertex_batch.core.ids import (ALPHABET, BATCH_PREFIX, FILE_PREFIX, TOKEN_LEN, batch_id, file_id, new_token,
-                                      parse_batch_id, parse_file_id, token_created_at)
+from litellm_vertex_batch.core.ids import (
+    ALPHABET,
+    BATCH_PREFIX,
+    FILE_PREFIX,
+    TOKEN_LEN,
+    batch_id,
+    file_id,
+    new_token,
+    parse_batch_id,
+    parse_file_id,
+    token_created_at,
+)
 
 # Unix seconds, with sub-millisecond fractions, from 1970 to ~2200.
 times = st.floats(min_value=0, max_value=7.3e9, allow_nan=False, allow_infinity=False)

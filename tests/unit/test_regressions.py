@@ -29,6 +29,7 @@ def test_type_conflict_in_a_list_reported_once() -> None:
 
 def test_429_is_a_rate_limit_error() -> None:
     import litellm
+
     from litellm_vertex_batch.core.errors import UpstreamError
     from litellm_vertex_batch.edge.translate import to_litellm_error
     exc = to_litellm_error(UpstreamError("Quota exceeded", 429))

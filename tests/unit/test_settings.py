@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from litellm_vertex_batch.core.errors import ConfigurationError
@@ -158,5 +160,5 @@ def test_missing_setting_named_alone() -> None:
 
 def test_settings_are_immutable() -> None:
     settings = resolve({}, None, BASE_ENV)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         settings.bucket = "other"  # type: ignore[misc]

@@ -9,9 +9,17 @@ import openai
 import pytest
 from litellm.types.utils import LiteLLMBatch
 
-from litellm_vertex_batch.core.states import (EXPIRY_SECONDS, TERMINAL_STATES, UNKNOWN_STATE_STATUS, VERTEX_TO_OPENAI,
-                                         batch_object, not_run_code, openai_status, rfc3339_to_unix)
 from litellm_vertex_batch.core.output_lines import usage_totals
+from litellm_vertex_batch.core.states import (
+    EXPIRY_SECONDS,
+    TERMINAL_STATES,
+    UNKNOWN_STATE_STATUS,
+    VERTEX_TO_OPENAI,
+    batch_object,
+    not_run_code,
+    openai_status,
+    rfc3339_to_unix,
+)
 
 CREATED = 1767322800  # 2026-01-02T03:00:00Z
 STARTED = "2026-01-02T03:05:00.250Z"

@@ -11,20 +11,27 @@ import copy
 import json
 import secrets
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from litellm_vertex_batch.core import input_lines as transform_input
-from litellm_vertex_batch.core.import_rules import inline_schema_refs, row_problems
 from litellm_vertex_batch.adapters import ADAPTERS
 from litellm_vertex_batch.adapters.chat import ChatCompletions
 from litellm_vertex_batch.adapters.chat import vertex_request as openai_body_to_vertex_request
-from litellm_vertex_batch.core.input_lines import (CUSTOM_ID_KEY, MAX_PROBLEMS, InputConverter, bare_model,
-                                                  carried_custom_id, iter_lines)
+from litellm_vertex_batch.core import input_lines as transform_input
+from litellm_vertex_batch.core.import_rules import inline_schema_refs, row_problems
+from litellm_vertex_batch.core.input_lines import (
+    CUSTOM_ID_KEY,
+    MAX_PROBLEMS,
+    InputConverter,
+    bare_model,
+    carried_custom_id,
+    iter_lines,
+)
 from litellm_vertex_batch.core.output_lines import row_custom_id
 
 MODEL = "gemini-2.5-flash"

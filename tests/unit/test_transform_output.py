@@ -12,8 +12,15 @@ from openai.types.chat import ChatCompletion
 
 from litellm_vertex_batch.adapters.chat import ChatCompletions
 from litellm_vertex_batch.core.endpoint import RowUsage
-from litellm_vertex_batch.core.output_lines import (ConvertedRow, RowConverter, error_line, not_run_line,
-                                                   parse_row_status, request_fingerprint, usage_totals)
+from litellm_vertex_batch.core.output_lines import (
+    ConvertedRow,
+    RowConverter,
+    error_line,
+    not_run_line,
+    parse_row_status,
+    request_fingerprint,
+    usage_totals,
+)
 
 MODEL = "gemini-2.5-flash"
 CREATE_TIME = "2026-01-02T03:04:05.123456Z"

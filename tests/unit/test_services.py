@@ -1,0 +1,222 @@
+"""The stateful services against the in-memory bucket and a fake Vertex behind httpx.MockTransport:
+files, batches, finalization and charging, in milliseconds (the integration suite covers the same through a
+stock proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from litellm_vertex_batch.cloud.memory import MemoryObjects
+from litellm_vertex_batch.cloud.retry import RetryPolicy
+from litellm_vertex_batch.cloud.store import Store
+from litellm_vertex_batch.cloud.vertex import VertexClient
+from litellm_vertex_batch.core import ids
+from litellm_vertex_batch.core.access import Caller
+from litellm_vertex_batch.core.errors import InvalidRequest, NotFound, TransientError
+from litellm_vertex_batch.core.settings import resolve
+from litellm_vertex_batch.services.batches import BatchService
+from litellm_vertex_batch.services.files import FileService
+from tests.unit.fakes import FakeVertex, gemini_response
+
+SETTINGS = resolve({}, {"gcs_bucket_name": "memory-bucket", "vertex_project": "p", "vertex_location": "l",
+                        "vertex_api_base": "http://vertex.test", "retry_seconds": 2})
+ALICE = Caller(key_hash="alice", team_id="team-a")
+BOB = Caller(key_hash="bob", team_id="team-b")
+MODEL = "gemini-2.5-flash-lite"
+
+
+def line(custom_id: str, text: str = "hi") -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": MODEL, "messages": [{"role": "user", "content": text}]}}
+
+
+def jsonl(lines: list[dict[str, Any]]) -> io.BytesIO:
+    return io.BytesIO(b"".join(json.dumps(entry).encode() + b"\n" for entry in lines))
+
+
+class World:
+    def __init__(self) -> None:
+        self.objects = MemoryObjects()
+        self.store = Store(self.objects, offload=False)
+        self.vertex = FakeVertex(self.objects)
+
+    def files(self, caller: Caller = ALICE) -> FileService:
+        return FileService(self.store, SETTINGS, caller, known_model=lambda m: m == MODEL)
+
+    def batches(self, caller: Caller = ALICE) -> BatchService:
+        client = VertexClient(SETTINGS, httpx.AsyncClient(transport=self.vertex.transport),
+                              RetryPolicy(initial_delay=0.01, max_delay=0.02, deadline=2), token=_token)
+        return BatchService(self.store, SETTINGS, client, caller)
+
+
+async def _token() -> str:
+    return "test-token"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+def test_upload_stores_the_file_and_its_vertex_rows(world: World) -> None:
+    created = run(world.files().create(jsonl([line("a"), line("b")]), "in.jsonl", "batch"))
+    token = ids.parse_file_id(created["id"])
+    assert created["bytes"] > 0 and created["purpose"] == "batch" and created["filename"] == "in.jsonl"
+    names = world.objects.names()
+    assert names == [f"litellm-vertex-batch/files/{token}", f"litellm-vertex-batch/vertex-input/{token}.jsonl"]
+    info = world.objects.info(names[0])
+    assert info is not None and info.metadata["owner_key_hash"] == "alice" and info.metadata["lines"] == "2"
+    rows = world.objects.read_bytes(names[1])[0].splitlines()  # type: ignore[index]
+    assert [json.loads(r)["custom_id"] for r in rows] == ["cid:a", "cid:b"]
+
+
+def test_a_refused_upload_writes_nothing(world: World) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        run(world.files().create(jsonl([line("a"), {**line("b"), "url": "/v1/nope"}]), "in.jsonl", "batch"))
+    assert "line 2 (custom_id 'b')" in caught.value.message
+    assert world.objects.names() == []
+
+
+def test_another_tenant_sees_no_file_and_lists_skip_it(world: World) -> None:
+    created = run(world.files().create(jsonl([line("a")]), "in.jsonl", "batch"))
+    token = ids.parse_file_id(created["id"])
+    assert token is not None
+    with pytest.raises(NotFound):
+        run(world.files(BOB).retrieve(token))
+    with pytest.raises(NotFound):
+        run(world.files(BOB).delete(token))
+    assert run(world.files(BOB).list()) == []
+    assert [f["id"] for f in run(world.files(Caller(key_hash="amy", team_id="team-a")).list())] == [created["id"]]
+
+
+def test_list_pages_newest_first_and_delete_removes_both_objects(world: World) -> None:
+    made = [run(world.files().create(jsonl([line(str(n))]), f"{n}.jsonl", "batch"))["id"] for n in range(3)]
+    first = run(world.files().list(limit=2))
+    assert [f["id"] for f in first] == made[::-1][:2]
+    rest = run(world.files().list(after=ids.parse_file_id(first[-1]["id"]), limit=2))
+    assert [f["id"] for f in rest] == [made[0]]
+    assert run(world.files().delete(ids.parse_file_id(made[0])))["deleted"] is True  # type: ignore[arg-type]
+    assert not any(ids.parse_file_id(made[0]) in name for name in world.objects.names())  # type: ignore[operator]
+
+
+# --- batches ----------------------------------------------------------------------------------------------
+
+def _uploaded(world: World, lines: list[dict[str, Any]]) -> str:
+    return run(world.files().create(jsonl(lines), "in.jsonl", "batch"))["id"]
+
+
+def test_create_submits_one_job_on_the_batchs_own_copy(world: World) -> None:
+    file_id = _uploaded(world, [line("a"), line("b")])
+    batch = run(world.batches().create(file_id, "/v1/chat/completions", "24h", {"k": "v"}, None))
+    token = ids.parse_batch_id(batch["id"])
+    (job,) = world.vertex.jobs.values()
+    assert job["model"] == f"publishers/google/models/{MODEL}" and job["labels"] == {"litellm_vertex_batch": token}
+    assert job["inputConfig"]["gcsSource"]["uris"] == [f"gs://memory-bucket/litellm-vertex-batch/batch-input/"
+                                                       f"{token}.jsonl"]
+    assert batch["status"] == "validating" and batch["request_counts"]["total"] == 2
+    assert batch["metadata"] == {"k": "v"}
+
+
+def test_finished_job_is_finalized_and_charged_once(world: World) -> None:
+    file_id = _uploaded(world, [line("a"), line("b"), line("c", "EMULATOR_FAIL")])
+    service = world.batches()
+    batch = run(service.create(file_id, "/v1/chat/completions", "24h", None, None))
+    name = next(iter(world.vertex.jobs))
+
+    def answer(row: dict[str, Any]) -> Any:
+        text = row["request"]["contents"][0]["parts"][0]["text"]
+        return "Bad Request: {\"error\": {\"code\": 400, \"message\": \"no\"}}" if "FAIL" in text \
+            else gemini_response(f"echo {text}", 7, 3)
+
+    world.vertex.finish(name, answer)
+    logged: list[float] = []
+
+    def logger_for(record: Any, result: Any, found: Any) -> Any:
+        async def log() -> float:
+            logged.append(result["cost"])
+            return float(result["cost"])
+        return log
+
+    done, charged = run(service.retrieve_and_charge(batch["id"], logger_for))
+    assert done["status"] == "completed" and charged is True
+    assert done["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
+    assert done["usage"]["input_tokens"] == 14 and done["usage"]["output_tokens"] == 6
+    out = world.objects.read_bytes(f"litellm-vertex-batch/files/{ids.parse_file_id(done['output_file_id'])}")
+    err = world.objects.read_bytes(f"litellm-vertex-batch/files/{ids.parse_file_id(done['error_file_id'])}")
+    assert out is not None and err is not None
+    assert sorted(json.loads(r)["custom_id"] for r in out[0].splitlines()) == ["a", "b"]
+    assert [json.loads(r)["response"]["status_code"] for r in err[0].splitlines()] == [400]
+    again, charged_again = run(world.batches(Caller(is_admin=True)).retrieve_and_charge(batch["id"], logger_for))
+    assert charged_again is False and again["output_file_id"] == done["output_file_id"]
+    assert len(logged) == 1 and logged[0] > 0
+
+
+def test_a_retrieve_while_running_charges_nothing(world: World) -> None:
+    file_id = _uploaded(world, [line("a")])
+    batch = run(world.batches().create(file_id, "/v1/chat/completions", "24h", None, None))
+    found, charged = run(world.batches().retrieve_and_charge(batch["id"], lambda *_: pytest.fail("charged")))
+    assert found["status"] == "validating" and charged is None
+
+
+def test_another_tenant_gets_404_for_a_batch(world: World) -> None:
+    file_id = _uploaded(world, [line("a")])
+    batch = run(world.batches().create(file_id, "/v1/chat/completions", "24h", None, None))
+    with pytest.raises(NotFound):
+        run(world.batches(BOB).retrieve(batch["id"]))
+    with pytest.raises(NotFound):
+        run(world.batches(BOB).cancel(batch["id"]))
+    with pytest.raises(NotFound):
+        run(world.batches(BOB).create(file_id, "/v1/chat/completions", "24h", None, None))
+    assert run(world.batches(BOB).list(None, 10)) == []
+
+
+def test_cancel_answers_cancelling_then_writes_never_run_rows(world: World) -> None:
+    file_id = _uploaded(world, [line("a"), line("b")])
+    service = world.batches()
+    batch = run(service.create(file_id, "/v1/chat/completions", "24h", None, None))
+    cancelled = run(service.cancel(batch["id"]))
+    assert cancelled["status"] in ("cancelling", "cancelled")
+    name = next(iter(world.vertex.jobs))
+    world.vertex.finish(name, lambda row: "never", state="JOB_STATE_CANCELLED")
+    final = run(service.retrieve(batch["id"]))
+    assert final["status"] == "cancelled" and final["request_counts"]["failed"] == 2
+
+
+def test_a_transient_create_failure_is_retried_into_exactly_one_job(world: World) -> None:
+    file_id = _uploaded(world, [line("a")])
+    world.vertex.failures.append(("POST", r"batchPredictionJobs$", 503))
+    batch = run(world.batches().create(file_id, "/v1/chat/completions", "24h", None, None))
+    assert len(world.vertex.jobs) == 1 and batch["status"] == "validating"
+
+
+def test_a_persistent_create_failure_keeps_googles_status_and_leaves_no_batch(world: World) -> None:
+    file_id = _uploaded(world, [line("a")])
+    world.vertex.failures.extend([("POST", r"batchPredictionJobs$", 503)] * 20)
+    with pytest.raises(TransientError) as caught:
+        run(world.batches().create(file_id, "/v1/chat/completions", "24h", None, None))
+    assert caught.value.status_code == 503 and "injected 503" in caught.value.message
+    assert not any("/batches/" in n or "/batch-input/" in n for n in world.objects.names())
+
+
+def test_memory_store_preconditions_and_claims() -> None:
+    store = Store(MemoryObjects(), offload=False)
+    assert run(store.write_json("r", {"a": 1}, only_if_absent=True)) is True
+    assert run(store.write_json("r", {"a": 2}, only_if_absent=True)) is False
+    value, generation = run(store.read_json("r"))
+    assert value == {"a": 1}
+    assert run(store.write_json("r", {"a": 3}, if_generation=generation + 1)) is False
+    assert run(store.write_json("r", {"a": 3}, if_generation=generation)) is True
+    assert run(store.claim("lock", 60)) is True and run(store.claim("lock", 60)) is False
+    assert run(store.claim("lock", 0)) is True  # a lease older than its term is taken over

@@ -146,7 +146,7 @@ def test_more_than_200000_lines_is_refused_through_the_proxy(stand_ins, client):
     elapsed = time.monotonic() - started
     print(f"200,001 lines ({len(data) / 1e6:.1f} MB) refused in {elapsed:.1f} s")
     assert isinstance(caught, openai.BadRequestError) and caught.status_code == 400, message
-    assert "line 200001" in message and "200000" in message, message
+    assert "line 200001 (custom_id '200000')" in message and "more than 200000" in message, message
     assert LAYER_MARKERS["plugin"] in message
     assert len(problem_lines(message)) == 1, message  # reported once, not once per extra line
 

@@ -15,6 +15,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import litellm
@@ -74,12 +75,13 @@ def listener() -> Iterator[Listener]:
     running = Listener()
     yield running
     running.server.shutdown()
+    running.server.server_close()
 
 
 def hostile_values(listener: Listener, tmp_dir: str) -> dict[str, Any]:
     """Each operator setting with the value an attacker would choose."""
     key_path = write_service_account(f"{listener.url}/token", "victim-project", tmp_dir)
-    key_json = open(key_path, encoding="utf-8").read()
+    key_json = Path(key_path).read_text(encoding="utf-8")
     values: dict[str, Any] = {
         "vertex_api_base": listener.url, "api_base": listener.url, "gcs_endpoint": listener.url,
         "vertex_credentials": key_json, "gcs_path_service_account": key_path, "gcs_credentials": key_json,

@@ -85,6 +85,15 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield line_no + 1, pending.rstrip(b"\r")
 
 
+def _custom_id_of(raw: bytes) -> object:
+    """The custom_id of a line that is not otherwise read (to name it), or None."""
+    try:
+        entry = jsonl.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return entry.get("custom_id") if isinstance(entry, dict) else None
+
+
 class InputConverter:
     """Validates OpenAI lines one at a time and yields their Vertex rows; problems pile up in ``summary``.
 
@@ -107,7 +116,8 @@ class InputConverter:
         summary.lines += 1
         if summary.lines > MAX_LINES:
             if summary.lines == MAX_LINES + 1:
-                summary.add(line_no, f"more than {MAX_LINES} requests (Vertex's limit per batch job)")
+                summary.add(line_no, f"more than {MAX_LINES} requests (Vertex's limit per batch job)",
+                            _custom_id_of(raw))
             return None
         try:
             text = raw.decode("utf-8")

@@ -384,7 +384,7 @@ def test_too_many_lines_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
     rows, summary = run([dump(line(f"r{i}")) for i in range(6)])
     assert len(rows) == 3
     assert len(summary.problems) == 1
-    assert summary.problems[0].startswith("line 4: more than 3 requests")
+    assert summary.problems[0].startswith("line 4 (custom_id 'r3'): more than 3 requests")
 
 
 def test_unmappable_lines_are_problems_not_crashes() -> None:

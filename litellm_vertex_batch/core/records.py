@@ -59,6 +59,8 @@ class BatchResult(TypedDict, total=False):
     vertex_state: str | None
     output_rows: int
     error_rows: int
+    #: the finished job's name, state, times, error and stats (absent in results written before)
+    job: dict[str, Any]
 
 
 class ChargeRecord(TypedDict, total=False):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 UNSUBMITTED_AFTER_SECONDS = 600
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
 INLINE_FINALIZE_SECONDS = 20.0
+#: Unfinished batches a list reads from Vertex at the same time.
+LIST_CONCURRENCY = 16
 _running: dict[str, asyncio.Task[Any]] = {}
 
 
@@ -155,6 +157,9 @@ class BatchService:
                                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
         """(batch object, batch record, result record or None while the job runs or is finalizing)."""
         record = await self._record(batch_id)
+        stored = await self._result(record["token"]) if record.get("job_name") else None
+        if stored is not None and stored.get("job"):  # finished and rewritten: nothing to ask Vertex
+            return states.batch_object(record, stored["job"], stored), record, stored
         job = await self._job(record)
         if job is None and not record.get("create_error") and \
                 time.time() - int(record["created_at"]) > UNSUBMITTED_AFTER_SECONDS:
@@ -218,14 +223,32 @@ class BatchService:
             token = layout.token_from_name(info.name, prefix, ".json")
             return ids.parse_batch_id(ids.batch_id(token)) is not None and self._visible(info.metadata)
 
-        batches = []
-        for info in await self.store.scan(prefix, keep, limit, start):
-            token = layout.token_from_name(info.name, prefix, ".json")
-            try:
-                batches.append(await self.retrieve(ids.batch_id(token), finalize_now=False))
-            except NotFound:
-                continue
-        return batches
+        found = await self.store.scan(prefix, keep, limit, start)
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def one(info: ObjectInfo) -> dict[str, Any] | None:
+            batch_id = ids.batch_id(layout.token_from_name(info.name, prefix, ".json"))
+            async with gate:
+                try:
+                    return await self.retrieve(batch_id, finalize_now=False)
+                except NotFound:
+                    return None
+                except UpstreamError as err:  # one job Vertex cannot read now does not fail the whole list
+                    log.warning("listing %s without its Vertex job (%s): %s", batch_id, err.status_code, err.message)
+                    return await self._unread(batch_id)
+
+        return [batch for batch in await asyncio.gather(*(one(info) for info in found)) if batch is not None]
+
+    async def _unread(self, batch_id: str) -> dict[str, Any] | None:
+        """The batch as its record alone tells it (not final, so clients poll again), or None if it is gone."""
+        try:
+            record = await self._record(batch_id)
+        except (NotFound, UpstreamError):
+            return None
+        obj = states.batch_object(record, None, None)
+        if record.get("job_name"):
+            obj["status"] = "in_progress"
+        return obj
 
     async def cancel(self, batch_id: str) -> dict[str, Any]:
         record = await self._record(batch_id)

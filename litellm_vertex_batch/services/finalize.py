@@ -25,6 +25,9 @@ from ..core.pricing import CostTally, price_info
 from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
+#: What the batch object needs of a finished job, kept in the result record.
+FINISHED_JOB_FIELDS = ("name", "state", "createTime", "startTime", "endTime", "updateTime", "error", "completionStats",
+                       "outputInfo")
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
 
@@ -150,7 +153,9 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
             "request_counts": {"total": total, **counts}, "usage": usage_totals(totals),
             **tally.as_dict(),
             "finalizing_at": finalizing_at, "finalized_at": int(time.time()),
-            "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines}
+            "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines,
+            # a finished job never changes: with this, the batch is served without asking Vertex again
+            "job": {key: job[key] for key in FINISHED_JOB_FIELDS if key in job}}
 
 
 def _expected_custom_ids(objects: Objects, settings: Settings, record: Mapping[str, Any]) -> set[str]:

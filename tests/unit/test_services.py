@@ -220,3 +220,30 @@ def test_memory_store_preconditions_and_claims() -> None:
     assert run(store.write_json("r", {"a": 3}, if_generation=generation)) is True
     assert run(store.claim("lock", 60)) is True and run(store.claim("lock", 60)) is False
     assert run(store.claim("lock", 0)) is True  # a lease older than its term is taken over
+
+
+def test_a_finished_batch_is_served_from_its_result_without_asking_vertex(world: World) -> None:
+    file_id = _uploaded(world, [line("a")])
+    service = world.batches()
+    batch = run(service.create(file_id, "/v1/chat/completions", "24h", None, None))
+    world.vertex.finish(next(iter(world.vertex.jobs)))
+    first = run(service.retrieve(batch["id"]))
+    asked = len(world.vertex.requests)
+    again = run(service.retrieve(batch["id"]))
+    listed = run(service.list(None, 10))
+    assert len(world.vertex.requests) == asked  # neither the retrieve nor the list called Vertex
+    assert again == first and listed == [first]
+    assert first["status"] == "completed" and first["completed_at"]
+
+
+def test_a_list_survives_a_job_vertex_cannot_read(world: World) -> None:
+    service = world.batches()
+    made = [run(service.create(_uploaded(world, [line(str(n))]), "/v1/chat/completions", "24h", None, None))
+            for n in range(3)]
+    names = list(world.vertex.jobs)
+    world.vertex.finish(names[0])
+    run(service.retrieve(made[0]["id"]))  # finalized: its result is stored
+    broken = names[1].split("/")[-1]
+    world.vertex.failures.extend([("GET", rf"/batchPredictionJobs/{broken}$", 503)] * 50)
+    listed = {b["id"]: b["status"] for b in run(service.list(None, 10))}
+    assert listed == {made[0]["id"]: "completed", made[1]["id"]: "in_progress", made[2]["id"]: "validating"}

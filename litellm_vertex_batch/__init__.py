@@ -1,6 +1,8 @@
 """litellm-vertex-batch: the OpenAI Files and Batches APIs on Vertex AI batch prediction, for a stock
 LiteLLM proxy. Name ``litellm_vertex_batch.plugin`` under ``litellm_settings.callbacks`` in
-proxy_config.yaml; importing this package installs the routing (see ``hook.py``).
+proxy_config.yaml; importing this package installs the routing (see ``edge/install.py``). The rooms are
+described in the README's Development section: ``edge/`` (the LiteLLM edge), ``services/``, ``adapters/``, ``cloud/``,
+``core/``.
 """
 
 from __future__ import annotations

@@ -572,3 +572,32 @@ def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, fault
     assert set(listed) == final, (
         f"files.list shows files of {batch.id} that its result does not name (orphans of the killed attempt): "
         f"{orphans}; final output/error: {sorted(final)}; plugin log lines:\n" + "\n".join(plugin_lines[-10:]))
+
+
+# ---- downloads that fail, fail honestly ----------------------------------------------------------------------
+
+def _big_file(fc: Any, prefix: str) -> tuple[Any, bytes]:
+    """A ~3 MB input file (three 1 MiB read chunks and some)."""
+    rows = [chat_line(f"{prefix}{i}", "w" * 3000) for i in range(1000)]
+    file = upload(fc, rows)
+    return file, jsonl(rows)
+
+
+def test_a_download_cut_midway_is_resumed_and_every_byte_arrives(faults, fc):
+    file, data = _big_file(fc, "cut-dl-")
+    assert len(data) > 3 * 1024 * 1024
+    cut = faults.gcs.inject(FILE_MEDIA, None, method="GET", count=2, drop_after_bytes=300_000)
+    got = fc.files.content(file.id, extra_headers=PROVIDER).content
+    assert cut.served >= 1, "the download was never cut"
+    assert got == data, f"received {len(got)} of {len(data)} bytes"
+
+
+def test_storage_failing_before_the_first_byte_is_googles_status_not_a_500(faults, fc):
+    file, _ = _big_file(fc, "first-byte-")
+    faults.gcs.inject(FILE_MEDIA, 503, method="GET", count=200, message="backend unavailable")
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        fc.files.content(file.id, extra_headers=PROVIDER)
+    assert caught.value.status_code == 503, (caught.value.status_code, caught.value.body)
+    assert "backend unavailable" in json.dumps(caught.value.body)
+    assert time.monotonic() - started < BOUND

@@ -63,9 +63,25 @@ def _translate(exc: BaseException) -> UpstreamError:
         message = getattr(exc, "message", None) or str(exc)
         cls = TransientError if code in TRANSIENT_STATUS else UpstreamError
         return cls(f"Cloud Storage: {message}", code)
+    response = getattr(exc, "response", None)  # google-resumable-media's InvalidResponse (downloads, uploads)
+    if response is not None and isinstance(getattr(response, "status_code", None), int):
+        code = int(response.status_code)
+        cls = TransientError if code in TRANSIENT_STATUS else UpstreamError
+        return cls(f"Cloud Storage: {_google_message(response)}", code)
     if "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError):
         return TransientError(f"Cloud Storage did not answer in time ({type(exc).__name__})", 504)
     return TransientError(f"Cloud Storage unreachable: {exc!r}", 503)
+
+
+def _google_message(response: Any) -> str:
+    """Google's own error message from an HTTP response body, else its text."""
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    except Exception:  # not JSON: fall back to the text
+        pass
+    return str(getattr(response, "text", "") or getattr(response, "reason", "") or "error")[:500]
 
 
 class GcsObjects:

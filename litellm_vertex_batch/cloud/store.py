@@ -92,10 +92,24 @@ class Store:
         return await self.write_json(name, {"claimed_at": now}, if_generation=generation)
 
     async def stream(self, name: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
-        """The object's bytes in chunks, each read off the event loop."""
+        """The object's bytes in chunks, each read off the event loop.
+
+        The object is opened and its first chunk read before this returns: a failure before the first byte is
+        raised here, with its own status, rather than inside a response that has already begun."""
         handle = await self.run_blocking(self.objects.open_read, name)
         try:
-            while chunk := await self.run_blocking(handle.read, chunk_size):
-                yield chunk
-        finally:
+            first = await self.run_blocking(handle.read, chunk_size)
+        except BaseException:
             await self.run_blocking(handle.close)
+            raise
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                chunk = first
+                while chunk:
+                    yield chunk
+                    chunk = await self.run_blocking(handle.read, chunk_size)
+            finally:
+                await self.run_blocking(handle.close)
+
+        return chunks()

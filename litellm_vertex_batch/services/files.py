@@ -138,7 +138,7 @@ class FileService:
     async def content(self, token: str) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
         """The file's size and a stream of its bytes."""
         info = await self.info(token)
-        return info, self.store.stream(layout.file_object(self.s, token))
+        return info, await self.store.stream(layout.file_object(self.s, token))
 
     async def delete(self, token: str) -> dict[str, Any]:
         await self.info(token)  # 404 unless the caller may see it

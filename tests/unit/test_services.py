@@ -247,3 +247,14 @@ def test_a_list_survives_a_job_vertex_cannot_read(world: World) -> None:
     world.vertex.failures.extend([("GET", rf"/batchPredictionJobs/{broken}$", 503)] * 50)
     listed = {b["id"]: b["status"] for b in run(service.list(None, 10))}
     assert listed == {made[0]["id"]: "completed", made[1]["id"]: "in_progress", made[2]["id"]: "validating"}
+
+
+def test_a_download_fails_before_its_first_byte_not_inside_the_response(world: World) -> None:
+    with pytest.raises(NotFound):
+        run(world.store.stream("litellm-vertex-batch/files/missing"))  # raised by the call, not by iterating
+    world.objects.write_bytes("x", b"a" * 10)
+
+    async def read_all() -> bytes:
+        return b"".join([chunk async for chunk in await world.store.stream("x", chunk_size=3)])
+
+    assert run(read_all()) == b"a" * 10

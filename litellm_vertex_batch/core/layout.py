@@ -10,6 +10,7 @@
     locks/<token>.finalize         claim of the replica rewriting the output
     locks/<token>.charge           claim of the replica logging the batch's cost
     charges/<token>.json           written once the cost has been logged
+    deleted/<token>.json           a deleted file's tombstone: its owner, so the deleter's own retry succeeds
 """
 
 from __future__ import annotations
@@ -63,3 +64,7 @@ def charge_lock(s: Settings, token: str) -> str:
 
 def charge_record(s: Settings, token: str) -> str:
     return f"{s.prefix}charges/{token}.json"
+
+
+def deleted_file(s: Settings, token: str) -> str:
+    return f"{s.prefix}deleted/{token}.json"

@@ -9,6 +9,7 @@ A record from a *newer* writer is refused rather than half-understood.
     charges/<token>.json        ChargeRecord  written once the cost has been logged
     locks/<token>.*             Claim         a lease: who holds it since when
     files/<token>               FileMetadata  the object metadata of a file (strings, as Cloud Storage keeps them)
+    deleted/<token>.json        FileTombstone who deleted a file, when (its own retries succeed for a while)
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class Claim(TypedDict, total=False):
     claimed_at: float
 
 
+class FileTombstone(TypedDict, total=False):
+    v: int
+    deleted_at: float
+    owner: dict[str, str]
+
+
 class FileMetadata(TypedDict, total=False):
     purpose: str
     filename: str
@@ -121,6 +128,10 @@ def load_charge(raw: Any) -> ChargeRecord:
 
 def load_claim(raw: Any) -> Claim:
     return cast(Claim, _loaded("claim", raw))
+
+
+def load_tombstone(raw: Any) -> FileTombstone:
+    return cast(FileTombstone, _loaded("tombstone", raw))
 
 
 def dump(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import IO, Any
 from ..adapters import ADAPTERS
 from ..cloud.objects import ObjectInfo
 from ..cloud.store import CHUNK, Store
-from ..core import ids, jsonl, layout
+from ..core import ids, jsonl, layout, records
 from ..core.access import Caller, may_access
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..core.input_lines import InputConverter, iter_lines
@@ -23,6 +23,8 @@ from ..core.settings import Settings
 log = logging.getLogger(__name__)
 #: Vertex's input limit per Gemini batch job.
 MAX_INPUT_BYTES = 1024**3
+#: How long a deleted file's deleter (or its team) may delete it again and be told it worked (its retries).
+DELETE_RETRY_SECONDS = 600
 
 
 def _chunks(source: IO[bytes]) -> Iterator[bytes]:
@@ -141,8 +143,24 @@ class FileService:
         return info, await self.store.stream(layout.file_object(self.s, token))
 
     async def delete(self, token: str) -> dict[str, Any]:
-        await self.info(token)  # 404 unless the caller may see it
-        if not await self.store.delete(layout.file_object(self.s, token)):
+        """Delete the file and its Vertex rows. A tombstone written first makes the call idempotent for its
+        own retries: when the first attempt worked but its answer was lost, the retry succeeds too (and
+        removes whatever that attempt left), instead of answering 404 to the caller who deleted it."""
+        deleted = {"id": ids.file_id(token), "object": "file", "deleted": True}
+        tombstone_name = layout.deleted_file(self.s, token)
+        info = await self.store.info(layout.file_object(self.s, token))
+        if info is None:
+            found = await self.store.read_json(tombstone_name)
+            tombstone = records.load_tombstone(found[0]) if found else None
+            if tombstone and self.visible(tombstone.get("owner") or {}) \
+                    and time.time() - float(tombstone.get("deleted_at", 0)) < DELETE_RETRY_SECONDS:
+                await self.store.delete(layout.vertex_input(self.s, token))
+                return deleted
             raise no_such_file(ids.file_id(token))
+        if not self.visible(info.metadata):
+            raise no_such_file(ids.file_id(token))
+        owner = {k: v for k, v in info.metadata.items() if k.startswith("owner_")}
+        await self.store.write_json(tombstone_name, records.dump({"deleted_at": time.time(), "owner": owner}))
         await self.store.delete(layout.vertex_input(self.s, token))
-        return {"id": ids.file_id(token), "object": "file", "deleted": True}
+        await self.store.delete(layout.file_object(self.s, token))
+        return deleted

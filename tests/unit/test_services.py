@@ -108,7 +108,8 @@ def test_list_pages_newest_first_and_delete_removes_both_objects(world: World) -
     rest = run(world.files().list(after=ids.parse_file_id(first[-1]["id"]), limit=2))
     assert [f["id"] for f in rest] == [made[0]]
     assert run(world.files().delete(ids.parse_file_id(made[0])))["deleted"] is True  # type: ignore[arg-type]
-    assert not any(ids.parse_file_id(made[0]) in name for name in world.objects.names())  # type: ignore[operator]
+    token = ids.parse_file_id(made[0])
+    assert [name for name in world.objects.names() if str(token) in name] == [f"litellm-vertex-batch/deleted/{token}.json"]
 
 
 # --- batches ----------------------------------------------------------------------------------------------
@@ -258,3 +259,19 @@ def test_a_download_fails_before_its_first_byte_not_inside_the_response(world: W
         return b"".join([chunk async for chunk in await world.store.stream("x", chunk_size=3)])
 
     assert run(read_all()) == b"a" * 10
+
+
+def test_a_retried_delete_that_already_worked_succeeds_and_nothing_of_the_file_remains(world: World) -> None:
+    created = run(world.files().create(jsonl([line("a")]), "in.jsonl", "batch"))
+    token = ids.parse_file_id(created["id"])
+    assert token is not None
+    # the first attempt's deletes went through, but its answer was lost: only the Vertex rows are left behind
+    run(world.files().delete(token))
+    world.objects.write_bytes(f"litellm-vertex-batch/vertex-input/{token}.jsonl", b"left over")
+    assert run(world.files().delete(token))["deleted"] is True  # the deleter's retry: not a 404
+    assert run(world.files(Caller(key_hash="amy", team_id="team-a")).delete(token))["deleted"] is True
+    with pytest.raises(NotFound):
+        run(world.files(BOB).delete(token))  # someone who could not see it still gets 404
+    assert world.objects.names() == [f"litellm-vertex-batch/deleted/{token}.json"]
+    with pytest.raises(NotFound):
+        run(world.files().retrieve(token))

@@ -86,17 +86,30 @@ def _replica(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Proxy:
 
 
 @pytest.fixture(scope="session")
-def proxy_b(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[Proxy]:
-    """A second replica sharing the bucket (and serving the deployments of ``replica_config``)."""
-    with _replica(stand_ins, replica_config, spy_log) as running:
-        yield running
+def replicas(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[tuple[Proxy, Proxy]]:
+    """Replicas B and C, started side by side (a proxy's start-up is mostly imports: one per core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pair = (_replica(stand_ins, replica_config, spy_log), _replica(stand_ins, replica_config, spy_log))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(Proxy.start, pair))
+        yield pair
+    finally:
+        for running in pair:
+            running.stop()
 
 
 @pytest.fixture(scope="session")
-def proxy_c(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[Proxy]:
+def proxy_b(replicas: tuple[Proxy, Proxy]) -> Proxy:
+    """A second replica sharing the bucket (and serving the deployments of ``replica_config``)."""
+    return replicas[0]
+
+
+@pytest.fixture(scope="session")
+def proxy_c(replicas: tuple[Proxy, Proxy]) -> Proxy:
     """A third replica, configured as B: the pair B/C shows exactly-once accounting across replicas."""
-    with _replica(stand_ins, replica_config, spy_log) as running:
-        yield running
+    return replicas[1]
 
 
 def spy_events(spy_log: Path) -> list[dict[str, Any]]:

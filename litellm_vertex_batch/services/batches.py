@@ -167,7 +167,7 @@ class BatchService:
                 "The batch was never submitted to Vertex AI (the proxy creating it stopped before the job existed).")}
         if job is None or job.get("state") not in states.TERMINAL_STATES:
             return states.batch_object(record, job, None), record, None
-        result = await self._result(record["token"])
+        result = stored if stored is not None else await self._result(record["token"])
         if result is None and finalize_now:
             result = await self._finalize(record, job)
         finalizing_since = None if result else int(time.time())

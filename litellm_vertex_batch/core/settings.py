@@ -17,6 +17,8 @@ from .errors import ConfigurationError
 
 PROVIDER = "vertex_batch"
 PROVIDER_NAMES_SETTING = "serve_vertex_ai"
+#: files_settings switch: calls that name no provider (create/list) are this plugin's (``edge/routing.py``).
+DEFAULT_PROVIDER_SETTING = "serve_calls_without_provider"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins

@@ -14,6 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..core.settings import PROVIDER
+from .routing import install_routing, is_plugin_id, names_plugin_id
+
 log = logging.getLogger(__name__)
 
 
@@ -96,6 +99,10 @@ def install(handlers: Any, provider: str) -> bool:
     setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset(current | {provider}))  # noqa: B010
     _guard_batch_file_check()
     _register_provider(provider)
+    unrouted = install_routing(handlers.provider_names)
+    if unrouted:
+        log.warning("litellm-vertex-batch: calls without a custom-llm-provider header reach it only by "
+                    "model-wrapped ids on LiteLLM %s (it lacks %s)", litellm_version(), ", ".join(unrouted))
     log.info("litellm-vertex-batch active on LiteLLM %s for custom-llm-provider %s", litellm_version(),
              ", ".join(sorted(handlers.provider_names())))
     return True
@@ -103,7 +110,11 @@ def install(handlers: Any, provider: str) -> bool:
 
 def _dispatcher(name: str, original: Callable[..., Any], ours: Callable[..., Any], handlers: Any) -> Callable[..., Any]:
     async def dispatch(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("custom_llm_provider") in handlers.provider_names():
+        names = handlers.provider_names()
+        if kwargs.get("custom_llm_provider") in names:
+            return await ours(*args, **kwargs)
+        if names_plugin_id(kwargs) or (args and is_plugin_id(args[0])):  # our id, whatever provider was named
+            kwargs["custom_llm_provider"] = PROVIDER
             return await ours(*args, **kwargs)
         return await original(*args, **kwargs)
 

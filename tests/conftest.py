@@ -54,6 +54,11 @@ NEGATIVE_PRICE_MODEL, NEGATIVE_PRICE_MODEL_NAME = "gemini-2.0-flash-lite", "refu
 REFUSED_PRICES = {"input_cost_per_token_batches": -1.0, "output_cost_per_token_batches": math.inf}
 
 
+#: An alias as gateways use them: OpenAI-shaped client code, Gemini behind it.
+ALIAS_MODEL_NAME, ALIAS_TARGET = "gpt-4o-mini-2024-07-18", "gemini-2.5-flash-lite"
+OTHER_PROVIDER_MODEL_NAME = "gpt-4o"
+
+
 @pytest.fixture(scope="session")
 def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repo's proxy_config.yaml plus: a deployment with its own project, location and bucket, a
@@ -67,6 +72,10 @@ def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "model": f"vertex_batch/{OVERRIDE_MODEL}"}, "model_info": dict(OVERRIDE_PRICES)})
     config["model_list"].append({"model_name": NEGATIVE_PRICE_MODEL_NAME, "litellm_params": {
         "model": f"vertex_batch/{NEGATIVE_PRICE_MODEL}"}, "model_info": dict(REFUSED_PRICES)})
+    # operator aliases: an OpenAI model name run on Gemini, and a name another provider serves
+    config["model_list"].append({"model_name": ALIAS_MODEL_NAME, "litellm_params": {"model": f"vertex_batch/{ALIAS_TARGET}"}})
+    config["model_list"].append({"model_name": OTHER_PROVIDER_MODEL_NAME, "litellm_params": {
+        "model": "openai/gpt-4o", "api_key": "sk-never-called"}})
     config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
     config["general_settings"]["custom_auth"] = "tests.stand_ins.custom_auth.user_api_key_auth"
     path = tmp_path_factory.mktemp("config") / "proxy_config.yaml"

@@ -35,16 +35,39 @@ def bare_model(model: str) -> str:
     return model.rsplit("/models/", 1)[-1]
 
 
+def valid_model_name(model: str) -> bool:
+    """Whether ``model`` (provider prefixes and ``publishers/.../models/`` allowed) can name a Vertex model."""
+    return _MODEL_NAME.fullmatch(bare_model(model)) is not None
+
+
 def carried_custom_id(custom_id: str) -> str:
     return CUSTOM_ID_TAG + custom_id
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a line's ``body.model`` names on this gateway: the Vertex model to run, the ``model_list``
+    name it was resolved through (an operator alias), or why it cannot run as a Vertex batch."""
+
+    model: str | None
+    deployment: str | None = None
+    problem: str | None = None
+
+
+def as_named(model: str) -> ResolvedModel:
+    """No gateway to ask (library use, unit tests): the name is the Vertex model."""
+    return ResolvedModel(model)
 
 
 @dataclass
 class InputSummary:
     """What a valid input file holds: the model, endpoint and line count the batch will need."""
 
+    #: the Vertex (Gemini) model the lines resolve to
     model: str | None = None
     endpoint: str | None = None
+    #: the model_list name the lines' body.model was resolved through, if any
+    deployment: str | None = None
     lines: int = 0
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
@@ -98,14 +121,16 @@ class InputConverter:
     """Validates OpenAI lines one at a time and yields their Vertex rows; problems pile up in ``summary``.
 
     ``model`` is the deployment's model, when the batch is routed to one; otherwise each line's
-    ``body.model`` names it and all lines must agree.
+    ``body.model`` names it (all lines alike) and ``resolve_model`` says what it is on this gateway (an
+    operator's model_list alias, a Vertex model, or neither).
     """
 
     def __init__(self, endpoints: Mapping[str, Endpoint], model: str | None = None,
-                 known_model: Callable[[str], bool] | None = None) -> None:
+                 resolve_model: Callable[[str], ResolvedModel] = as_named) -> None:
         self.endpoints = endpoints
         self.summary = InputSummary(model=bare_model(model) if model else None)
-        self._known_model = known_model
+        self._resolve_model = resolve_model
+        self._line_model: str | None = None
         self._fixed_model = model is not None
         self._seen_ids: set[str] = set()
         self._types = TypeTracker()
@@ -195,16 +220,16 @@ class InputConverter:
             return "body.model is missing (one model per batch, named on every line)"
         if not isinstance(model, str):
             return f"body.model must be a string, got {type(model).__name__}"
-        if not _MODEL_NAME.fullmatch(bare_model(model)):
-            return f"body.model {model!r} is not a valid Vertex AI model name"
-        model = bare_model(model)
-        if self.summary.model is None:
-            if self._known_model is not None and not self._known_model(model):
-                return (f"body.model {model!r} is not a Vertex AI model this gateway knows (not in LiteLLM's "
-                        f"model map; an operator can add it to model_list as vertex_batch/{model})")
-            self.summary.model = model
-        elif model != self.summary.model:
-            return (f"body.model {model!r} differs from {self.summary.model!r} on earlier lines "
+        if self._line_model is None:
+            resolved = self._resolve_model(model)
+            if resolved.problem or not resolved.model:
+                return resolved.problem or f"body.model {model!r} is not a Vertex AI model"
+            if not _MODEL_NAME.fullmatch(bare_model(resolved.model)):
+                return f"body.model {model!r} is not a valid Vertex AI model name"
+            self._line_model = model
+            self.summary.model, self.summary.deployment = bare_model(resolved.model), resolved.deployment
+        elif bare_model(model) != bare_model(self._line_model):
+            return (f"body.model {model!r} differs from {self._line_model!r} on earlier lines "
                     "(a Vertex batch runs one model)")
         return None
 

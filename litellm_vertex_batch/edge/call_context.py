@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -85,6 +85,13 @@ def caller_from(kwargs: Mapping[str, Any]) -> Caller:
     return Caller(is_admin=True)  # no proxy identity: library use, nothing to separate
 
 
+def _auth_from(kwargs: Mapping[str, Any]) -> Any:
+    for bag in _metadata_bags(kwargs):
+        if bag.get("user_api_key_auth") is not None:
+            return bag["user_api_key_auth"]
+    return None
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
@@ -121,6 +128,8 @@ class CallContext:
     deployment: Deployment | None
     settings: settings_mod.Settings
     query: Mapping[str, str] = field(default_factory=dict)
+    #: the proxy's ``UserAPIKeyAuth`` for the caller (None in library use), for the proxy's own model checks
+    auth: Any = None
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], config: Mapping[str, Any] | None = None,
@@ -143,7 +152,12 @@ class CallContext:
                                         os.environ if environ is None else environ)
         query = dict(parse_qsl(urlsplit(str(proxy_request.get("url") or "")).query))
         return cls(caller=caller_from(kwargs), creator=creator_metadata(kwargs), deployment=deployment,
-                   settings=settings, query=query)
+                   settings=settings, query=query, auth=_auth_from(kwargs))
+
+    def routed_to(self, deployment: Deployment) -> CallContext:
+        """This call as if the proxy had routed it to ``deployment`` (its settings over files_settings and env)."""
+        return replace(self, deployment=deployment,
+                       settings=settings_mod.resolve(deployment.params, files_settings_entry(), os.environ))
 
     @property
     def model(self) -> str | None:

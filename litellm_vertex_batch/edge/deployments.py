@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..core.input_lines import ResolvedModel
 from ..core.pricing import PRICE_KEY_PATTERN, price_problem
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,63 @@ def is_served_model(model: str) -> bool:
     from ..core.pricing import is_known_model
 
     return is_known_model(model) or bool(deployments_for(model))
+
+
+def resolve_batch_model(name: str, model_list: Iterable[Mapping[str, Any]] | None = None) -> ResolvedModel:
+    """What a batch line's ``body.model`` runs on, resolved as an online call through the proxy would be:
+    a ``model_list`` name first (an operator alias such as ``gpt-4o-mini`` -> ``vertex_batch/gemini-2.5-flash-lite``
+    runs that Gemini model, with that deployment's project, location, credentials and bucket), else a Vertex
+    model LiteLLM's price map or a deployment knows."""
+    from ..core.input_lines import bare_model, valid_model_name
+    from ..core.pricing import is_known_model
+
+    entries = _router_model_list() if model_list is None else list(model_list)
+    served = [d for d in served_deployments(entries) if d.model_name == name]
+    if served:
+        return ResolvedModel(bare_model(served[0].model), served[0].model_name)
+    if any(isinstance(e, Mapping) and e.get("model_name") == name for e in entries):
+        return ResolvedModel(None, problem=(
+            f"body.model {name!r} is a model of this gateway that is not served by Vertex AI, so it cannot run "
+            "in a Vertex batch (an operator can point a model_list entry at vertex_batch/<Gemini model>)"))
+    if not valid_model_name(name):
+        return ResolvedModel(name)  # the converter names the problem
+    model = bare_model(name)
+    if is_known_model(model) or deployments_for(model, served_deployments(entries)):
+        return ResolvedModel(model)
+    return ResolvedModel(None, problem=(
+        f"body.model {name!r} is not a Vertex AI model this gateway knows: LiteLLM's model map has no Vertex "
+        f"model of that name and no model_list entry is named {name!r}. An operator can map the name to a "
+        f"Gemini model: model_list: [{{model_name: {name}, litellm_params: {{model: vertex_batch/<Gemini "
+        "model>}}]"))
+
+
+def deployment_named(model_name: str, deployments: list[Deployment] | None = None) -> Deployment | None:
+    """The first served deployment whose model_name is ``model_name`` (as the router would pick by name)."""
+    for deployment in served_deployments() if deployments is None else deployments:
+        if deployment.model_name == model_name:
+            return deployment
+    return None
+
+
+async def authorize_model(auth: Any, model_name: str) -> None:
+    """The proxy's own check that the caller's key (team, org...) may use ``model_name``: a 403 from the proxy
+    if not. Nothing to check without a proxy (library use) or on a LiteLLM without the check."""
+    if auth is None:
+        return
+    try:
+        from litellm.proxy.openai_files_endpoints.common_utils import authorize_model_for_key
+        from litellm.proxy.proxy_server import llm_router
+    except ImportError:
+        return
+    await authorize_model_for_key(model_id=model_name, llm_router=llm_router, user_api_key_dict=auth)
+
+
+def wrap_id_with_model(plain_id: str, model_name: str) -> str:
+    """The id in the proxy's model-routing form, so every later call naming it is routed (and authorised) to
+    ``model_name``'s deployment by the proxy itself, as it does for uploads routed by model."""
+    from litellm.proxy.openai_files_endpoints.common_utils import encode_file_id_with_model
+
+    return encode_file_id_with_model(file_id=plain_id, model=model_name)
 
 
 def _price_keys(source: Any) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from ..core import ids
 from ..core import settings as settings_mod
 from ..core.errors import VertexBatchError, no_such_file
 from ..services.batches import BatchService
-from ..services.files import FileService
+from ..services.files import FileService, first_line_model
 from .call_context import CallContext, files_settings_entry
 from .cost_events import batch_cost_logger
-from .deployments import is_served_model, price_overrides
+from .deployments import authorize_model, deployment_named, price_overrides, resolve_batch_model, wrap_id_with_model
 from .translate import to_litellm_error
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class VertexBatchFiles:
         return self._http
 
     def _files(self, ctx: CallContext) -> FileService:
-        return FileService(Store(GcsObjects(ctx.settings)), ctx.settings, ctx.caller, known_model=is_served_model)
+        return FileService(Store(GcsObjects(ctx.settings)), ctx.settings, ctx.caller,
+                           resolve_model=resolve_batch_model)
 
     def _batches(self, ctx: CallContext) -> BatchService:
         s = ctx.settings
@@ -87,8 +88,31 @@ class VertexBatchFiles:
 
         ctx = CallContext.from_kwargs(kwargs)
         filename, source = _file_parts(file)
-        created = await self._files(ctx).create(source, filename, purpose, ctx.model)
+        model, wrap_for = ctx.model, None
+        if ctx.deployment is None and purpose == "batch":
+            ctx, wrap_for = await self._route_by_lines(ctx, source)
+        created = await self._files(ctx).create(source, filename, purpose, model)
+        if wrap_for:  # the file lives where that deployment keeps files: later calls must be routed there
+            created["id"] = wrap_id_with_model(created["id"], wrap_for)
         return OpenAIFileObject(**created)
+
+    @staticmethod
+    async def _route_by_lines(ctx: CallContext, source: Any) -> tuple[CallContext, str | None]:
+        """An upload routed by provider alone whose lines name an operator's model_list alias is routed as an
+        online call naming it would be: the key must be allowed that model, and the deployment's own storage,
+        project, location and credentials apply (then its id carries the model, as the proxy's routed ids do)."""
+        import asyncio
+
+        named = await asyncio.to_thread(first_line_model, source)
+        resolved = resolve_batch_model(named) if named else None
+        deployment = deployment_named(resolved.deployment) if resolved and resolved.deployment else None
+        if deployment is None:
+            return ctx, None
+        await authorize_model(ctx.auth, deployment.model_name)
+        routed = ctx.routed_to(deployment)
+        if routed.settings == ctx.settings:
+            return ctx, None
+        return routed, deployment.model_name
 
     @_translated
     async def afile_retrieve(self, file_id: str, **kwargs: Any) -> Any:

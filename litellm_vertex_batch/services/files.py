@@ -16,7 +16,7 @@ from ..cloud.store import CHUNK, Store
 from ..core import ids, jsonl, layout, records
 from ..core.access import Caller, may_access
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
-from ..core.input_lines import InputConverter, iter_lines
+from ..core.input_lines import InputConverter, ResolvedModel, as_named, iter_lines
 from ..core.output_lines import row_custom_id
 from ..core.settings import Settings
 
@@ -32,6 +32,33 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+#: How much of an upload is read to find the first line's model (a line longer than this is routed by default).
+FIRST_LINE_LIMIT = 64 * 1024**2
+
+
+def first_line_model(source: IO[bytes]) -> str | None:
+    """The ``body.model`` of the first request line, read before conversion so an upload naming an operator's
+    alias can be stored where that deployment keeps its files; None when it cannot be read."""
+    def limited() -> Iterator[bytes]:
+        read = 0
+        while read < FIRST_LINE_LIMIT and (chunk := source.read(CHUNK)):
+            read += len(chunk)
+            yield chunk
+
+    source.seek(0)
+    try:
+        for _, raw in iter_lines(limited()):
+            entry = jsonl.loads(raw)
+            body = entry.get("body") if isinstance(entry, dict) else None
+            model = body.get("model") if isinstance(body, dict) else None
+            return model if isinstance(model, str) and model else None
+        return None
+    except (ValueError, RecursionError):
+        return None
+    finally:
+        source.seek(0)
+
+
 def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
     """The OpenAI file object for a stored file."""
     meta = info.metadata
@@ -42,10 +69,10 @@ def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
 
 
 def convert_input(source: IO[bytes], rows: IO[bytes], model: str | None,
-                  known_model: Callable[[str], bool] | None = None) -> Any:
+                  resolve_model: Callable[[str], ResolvedModel] = as_named) -> Any:
     """Validate ``source`` whole and write its Vertex rows to ``rows``; InvalidRequest lists every problem."""
     source.seek(0)
-    converter = InputConverter(ADAPTERS, model, known_model=known_model)
+    converter = InputConverter(ADAPTERS, model, resolve_model=resolve_model)
     for line_no, raw in iter_lines(_chunks(source)):
         for row in converter.convert(line_no, raw) or ():
             try:
@@ -76,12 +103,12 @@ class FileService:
     """Files as ``caller`` sees them: another tenant's file does not exist (404)."""
 
     def __init__(self, store: Store, settings: Settings, caller: Caller | None = None,
-                 known_model: Callable[[str], bool] | None = None) -> None:
+                 resolve_model: Callable[[str], ResolvedModel] = as_named) -> None:
         self.store = store
         self.s = settings
         self.caller = caller or Caller(is_admin=True)
-        #: which models a batch may name (LiteLLM's price map and the operator's model_list)
-        self.known_model = known_model
+        #: what a line's body.model runs on (the operator's model_list aliases, LiteLLM's price map)
+        self.resolve_model = resolve_model
 
     def visible(self, metadata: dict[str, str]) -> bool:
         return may_access(metadata, self.caller, self.s.team_access)
@@ -97,9 +124,9 @@ class FileService:
         try:
             if purpose == "batch":
                 with tempfile.TemporaryFile() as rows:
-                    summary = await self.store.run_blocking(convert_input, source, rows, model, self.known_model)
+                    summary = await self.store.run_blocking(convert_input, source, rows, model, self.resolve_model)
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
-                                    lines=str(summary.lines))
+                                    lines=str(summary.lines), deployment=summary.deployment or "")
                     written.append(layout.vertex_input(self.s, token))
                     await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
             written.append(layout.file_object(self.s, token))

@@ -14,7 +14,10 @@ TENANTS = {
     "sk-tenant-alice": ("team-a", "alice", "customer-1", ["project:alpha"]),
     "sk-tenant-amy": ("team-a", "amy", None, []),
     "sk-tenant-bob": ("team-b", "bob", None, ["project:beta"]),
+    "sk-tenant-carol": ("team-c", "carol", None, []),
 }
+#: keys allowed only some models (every other key may use all of them)
+MODELS = {"sk-tenant-carol": ["gemini-2.5-flash-lite", "gpt-4o-mini-2024-07-18"]}
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
@@ -27,4 +30,5 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     team_id, user_id, end_user_id, tags = TENANTS[key]
     return UserAPIKeyAuth(api_key=key, token=hash_token(key), team_id=team_id, user_id=user_id,
                           end_user_id=end_user_id, metadata={"tags": tags} if tags else {},
+                          models=MODELS.get(key, []),
                           user_role=LitellmUserRoles.INTERNAL_USER)

@@ -19,6 +19,7 @@ from litellm_vertex_batch.cloud.vertex import VertexClient
 from litellm_vertex_batch.core import ids
 from litellm_vertex_batch.core.access import Caller
 from litellm_vertex_batch.core.errors import InvalidRequest, NotFound, TransientError
+from litellm_vertex_batch.core.input_lines import ResolvedModel
 from litellm_vertex_batch.core.settings import resolve
 from litellm_vertex_batch.services.batches import BatchService
 from litellm_vertex_batch.services.files import FileService
@@ -47,7 +48,10 @@ class World:
         self.vertex = FakeVertex(self.objects)
 
     def files(self, caller: Caller = ALICE) -> FileService:
-        return FileService(self.store, SETTINGS, caller, known_model=lambda m: m == MODEL)
+        def resolve(name: str) -> ResolvedModel:
+            return ResolvedModel(name) if name == MODEL else ResolvedModel(None, problem=f"{name!r} unknown")
+
+        return FileService(self.store, SETTINGS, caller, resolve_model=resolve)
 
     def batches(self, caller: Caller = ALICE) -> BatchService:
         client = VertexClient(SETTINGS, httpx.AsyncClient(transport=self.vertex.transport),

@@ -319,3 +319,14 @@ def test_fault_injection(stack, api, gcs):
     with pytest.raises(httpx.TransportError):
         api.get(J)
     assert api.get(J).status_code == 200
+
+
+def test_json_replies_follow_the_response_schema():
+    from tests.stand_ins.vertex_rows import value_for_schema
+
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
+                                               "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
+                                               "kind": {"enum": ["a", "b"]}, "note": {"type": ["null", "number"]}},
+              "required": ["name", "age"]}
+    assert value_for_schema(schema, "I am Alice.") == {"name": "Alice", "age": 3, "tags": ["Alice"], "kind": "a",
+                                                       "note": 1.5}

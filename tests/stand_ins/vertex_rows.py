@@ -158,6 +158,46 @@ def _gen_config(request: dict) -> dict:
     return cfg if isinstance(cfg, dict) else {}
 
 
+def _schema_of(cfg: dict) -> dict | None:
+    for key in ("responseJsonSchema", "response_json_schema", "responseSchema", "response_schema"):
+        if isinstance(cfg.get(key), dict):
+            return cfg[key]
+    return None
+
+
+def value_for_schema(schema: dict, text: str, depth: int = 0) -> Any:
+    """A value that conforms to ``schema`` (controlled generation: Google documents that the model's JSON follows
+    the response schema), made from the prompt's words so answers differ per request."""
+    words = text.split() or ["x"]
+    if depth > 8:
+        return None
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return value_for_schema(schema[key][0], text, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "string")
+    kind = str(kind or ("object" if "properties" in schema else "string")).lower()
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: value_for_schema(sub if isinstance(sub, dict) else {}, text, depth + 1)
+                for name, sub in props.items()}
+    if kind == "array":
+        item = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return [value_for_schema(item, text, depth + 1)]
+    if kind == "integer":
+        return len(words)
+    if kind == "number":
+        return len(words) / 2
+    if kind == "boolean":
+        return len(words) % 2 == 0
+    if kind == "null":
+        return None
+    return words[-1].strip(".,!?")
+
+
 def _first_function_name(request: dict) -> str | None:
     for tool in request.get("tools") or []:
         if not isinstance(tool, dict):
@@ -208,7 +248,11 @@ def gemini_output_row(row: dict, model: str, processed_time: str | None = None) 
         c = FUNCTION_CALL_TOKENS
     else:
         mime = cfg.get("responseMimeType") or cfg.get("response_mime_type")
-        reply = json.dumps({"echo": text}) if mime == "application/json" else "echo: " + text
+        schema = _schema_of(cfg)
+        if mime == "application/json":
+            reply = json.dumps(value_for_schema(schema, text) if schema else {"echo": text})
+        else:
+            reply = "echo: " + text
         words = reply.split()
         limit = cfg.get("maxOutputTokens", cfg.get("max_output_tokens"))
         if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(words):

@@ -12,12 +12,14 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.stand_ins.openai_files import FakeOpenAI
 from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
 from tests.stand_ins.stack import BUCKET, OTHER_BUCKET, StandIns
 
@@ -97,8 +99,6 @@ def _replica(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Proxy:
 @pytest.fixture(scope="session")
 def replicas(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[tuple[Proxy, Proxy]]:
     """Replicas B and C, started side by side (a proxy's start-up is mostly imports: one per core)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     pair = (_replica(stand_ins, replica_config, spy_log), _replica(stand_ins, replica_config, spy_log))
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -119,6 +119,35 @@ def proxy_b(replicas: tuple[Proxy, Proxy]) -> Proxy:
 def proxy_c(replicas: tuple[Proxy, Proxy]) -> Proxy:
     """A third replica, configured as B: the pair B/C shows exactly-once accounting across replicas."""
     return replicas[1]
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A stand-in for OpenAI's own Files/Batches API, for the proxy's built-in openai provider."""
+    with FakeOpenAI() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def proxies(stand_ins, fake_openai, tmp_path_factory) -> Iterator[dict[str, Proxy]]:
+    """``on``: the repo's proxy_config.yaml unchanged (the default is on there); ``off``: the same with
+    ``serve_calls_without_provider: false`` and ``serve_online_calls: false``. Both give LiteLLM's openai
+    provider the OpenAI stand-in."""
+    config = yaml.safe_load((REPO_ROOT / "proxy_config.yaml").read_text())
+    assert config["files_settings"][0]["serve_calls_without_provider"] is True
+    config["files_settings"][0].update(serve_calls_without_provider=False, serve_online_calls=False)
+    off_config = Path(tmp_path_factory.mktemp("routing")) / "proxy_config.yaml"
+    off_config.write_text(yaml.safe_dump(config))
+    openai_env = {"OPENAI_BASE_URL": fake_openai.url, "OPENAI_API_KEY": "sk-openai-stand-in"}
+    running = {"on": Proxy(stand_ins.env, extra_env=openai_env),
+               "off": Proxy(stand_ins.env, config=off_config, extra_env=openai_env)}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(Proxy.start, running.values()))
+        yield running
+    finally:
+        for proxy in running.values():
+            proxy.stop()
 
 
 def spy_events(spy_log: Path) -> list[dict[str, Any]]:

@@ -4,48 +4,16 @@ working beside it (against a stand-in of OpenAI's own Files/Batches API)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import openai
 import pytest
-import yaml
 from openai import OpenAI
 
 from tests.conftest import chat_line, jsonl, read_jsonl, wait_done
-from tests.stand_ins.openai_files import FakeOpenAI
-from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
+from tests.stand_ins.proxy import MASTER_KEY, Proxy
 
 NO_HEADER: dict[str, str] = {}
 OPENAI = {"custom-llm-provider": "openai"}
-
-
-@pytest.fixture(scope="module")
-def fake_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def proxies(stand_ins, fake_openai, tmp_path_factory) -> Iterator[dict[str, Proxy]]:
-    """``on``: the repo's proxy_config.yaml unchanged (the default is on there); ``off``: the same with
-    ``serve_calls_without_provider: false``. Both give LiteLLM's openai provider the OpenAI stand-in."""
-    config = yaml.safe_load((REPO_ROOT / "proxy_config.yaml").read_text())
-    assert config["files_settings"][0]["serve_calls_without_provider"] is True
-    config["files_settings"][0]["serve_calls_without_provider"] = False
-    off_config = Path(tmp_path_factory.mktemp("routing")) / "proxy_config.yaml"
-    off_config.write_text(yaml.safe_dump(config))
-    openai_env = {"OPENAI_BASE_URL": fake_openai.url, "OPENAI_API_KEY": "sk-openai-stand-in"}
-    running = {"on": Proxy(stand_ins.env, extra_env=openai_env),
-               "off": Proxy(stand_ins.env, config=off_config, extra_env=openai_env)}
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(Proxy.start, running.values()))
-        yield running
-    finally:
-        for proxy in running.values():
-            proxy.stop()
 
 
 def sdk(proxy: Proxy, path: str = "/v1") -> OpenAI:

@@ -19,6 +19,8 @@ PROVIDER = "vertex_batch"
 PROVIDER_NAMES_SETTING = "serve_vertex_ai"
 #: files_settings switch: calls that name no provider (create/list) are this plugin's (``edge/routing.py``).
 DEFAULT_PROVIDER_SETTING = "serve_calls_without_provider"
+#: files_settings switch: ``vertex_batch/`` deployments answer online chat/Responses calls (``edge/online.py``).
+ONLINE_CALLS_SETTING = "serve_online_calls"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins
@@ -108,6 +110,18 @@ def resolve(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | No
             raise ConfigurationError(f"litellm-vertex-batch setting {name} must be a number of seconds, "
                                      f"got {values[name]!r}") from exc
     return Settings(bucket=bucket, prefix=prefix, gcs_endpoint=gcs_endpoint, **values)
+
+
+def vertex_call_params(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | None,
+                       environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings a LiteLLM ``vertex_ai/`` call needs (project, location, credentials, API base), from the same
+    operator sources as a batch; only those that are set."""
+    environ = os.environ if environ is None else environ
+    config = config or {}
+    found = {litellm_key: _first(deployment_params, config, environ, *_SOURCES[name])
+             for name, litellm_key in (("project", "vertex_project"), ("location", "vertex_location"),
+                                       ("vertex_credentials", "vertex_credentials"), ("vertex_api_base", "api_base"))}
+    return {key: value for key, value in found.items() if value not in (None, "")}
 
 
 def _first(deployment_params: Mapping[str, Any], config: Mapping[str, Any], environ: Mapping[str, str],

@@ -124,13 +124,15 @@ def _dispatcher(name: str, original: Callable[..., Any], ours: Callable[..., Any
 
 
 def _register_provider(provider: str) -> None:
-    """Make ``model: <provider>/<gemini model>`` deployments acceptable to the Router."""
+    """Make ``model: <provider>/<gemini model>`` deployments acceptable to the Router, and answer their online
+    calls through LiteLLM's Vertex provider (``online.py``)."""
     import litellm
-    from litellm import CustomLLM
     from litellm.utils import custom_llm_setup
 
+    from .online import online_handler
+
     if not any(entry.get("provider") == provider for entry in litellm.custom_provider_map):
-        litellm.custom_provider_map.append({"provider": provider, "custom_handler": CustomLLM()})
+        litellm.custom_provider_map.append({"provider": provider, "custom_handler": online_handler()})
     custom_llm_setup()
 
 

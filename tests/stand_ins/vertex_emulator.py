@@ -47,6 +47,7 @@ class Emulator:
         self.jobs: dict[str, Job] = {}
         self.tokens: set[str] = set()
         self.faults: list[dict[str, Any]] = []
+        self.online_calls: dict[str, int] = {}
         self.seq = 0
 
     def reset(self) -> None:
@@ -199,6 +200,58 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse({"access_token": tok, "expires_in": 3600, "token_type": "Bearer"})
 
 
+ONLINE = "/v1/projects/{project}/locations/{location}/publishers/google/models/{model_method}"
+
+
+async def generate_content(request: Request) -> Any:
+    """Online ``:generateContent`` / ``:streamGenerateContent?alt=sse`` (the answers batch rows would carry),
+    counted per project/location/model so tests see where a call went."""
+    from starlette.responses import StreamingResponse
+
+    emu: Emulator = request.app.state.emu
+    if not _authorized(emu, request):
+        return gerror(401, "Request had invalid authentication credentials.")
+    model, _, method = request.path_params["model_method"].partition(":")
+    if method not in ("generateContent", "streamGenerateContent"):
+        return gerror(404, f"The requested URL {request.url.path} was not found on this server.")
+    if not vertex_rows.is_known_model(model):
+        return gerror(404, f"Publisher Model `projects/{request.path_params['project']}/locations/"
+                           f"{request.path_params['location']}/publishers/google/models/{model}` was not found or "
+                           "your project does not have access to it.")
+    try:
+        body = camel(await request.json())
+    except (ValueError, json.JSONDecodeError):
+        return gerror(400, "Invalid JSON payload received.")
+    key = f"projects/{request.path_params['project']}/locations/{request.path_params['location']}/models/{model}"
+    emu.online_calls[key] = emu.online_calls.get(key, 0) + 1
+    row = vertex_rows.gemini_output_row({"request": body}, model)
+    if "response" not in row:
+        return gerror(400, "Request contains an invalid argument.")
+    response = row["response"]
+    if method == "generateContent":
+        return JSONResponse(response)
+
+    async def events() -> Any:
+        candidate = (response.get("candidates") or [{}])[0]
+        parts = (candidate.get("content") or {}).get("parts") or []
+        text = parts[0].get("text") if parts and "text" in parts[0] else None
+        if text and " " in text:  # two partial chunks, the last one with finishReason and usage, as Google streams
+            head, tail = text.split(" ", 1)
+            first = {**response, "candidates": [{"content": {"parts": [{"text": head + " "}], "role": "model"}}]}
+            first.pop("usageMetadata", None)
+            yield f"data: {json.dumps(first)}\r\n\r\n"
+            last = {**response, "candidates": [{**candidate, "content": {"parts": [{"text": tail}], "role": "model"}}]}
+            yield f"data: {json.dumps(last)}\r\n\r\n"
+        else:
+            yield f"data: {json.dumps(response)}\r\n\r\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def c_online(request: Request, emu: Emulator) -> JSONResponse:
+    return JSONResponse({"calls": emu.online_calls})
+
+
 def _control(handler):
     """Wrap a control handler so bad input becomes a 400 in Google's format."""
     async def wrapped(request: Request) -> JSONResponse:
@@ -323,6 +376,8 @@ def create_app(gcs_endpoint: str, settings: Settings | None = None) -> ASGIApp:
         Route(PREFIX + "/{job}", get_job, methods=["GET"]),
         Route(PREFIX + "/{job}", delete_job, methods=["DELETE"]),
         Route(PREFIX + "/{job}", job_action, methods=["POST"]),
+        Route(ONLINE, generate_content, methods=["POST"]),
+        Route(f"{c}/online", _control(c_online), methods=["GET"]),
         Route(f"{c}/config", _control(c_config), methods=["GET", "POST"]),
         Route(f"{c}/faults", _control(c_faults), methods=["GET", "POST", "DELETE"]),
         Route(f"{c}/jobs", _control(c_jobs), methods=["GET"]),

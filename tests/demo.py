@@ -3,8 +3,8 @@
     .venv/bin/python -m tests.demo
 
 Starts fake-gcs-server and the Vertex emulator, starts `litellm --config proxy_config.yaml`, then runs
-the client code of the Vertex batch guide unchanged (custom-llm-provider: vertex_ai) and prints the
-OpenAI-format output file.
+the client code of the Vertex batch guide unchanged (custom-llm-provider: vertex_ai), then the same code
+without the header, and prints the OpenAI-format output files.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ REQUESTS = b"""\
 """
 
 
-def run_guide(base_url: str) -> None:
+def run_guide(base_url: str, headers: dict[str, str]) -> None:
     oai_client = OpenAI(api_key=MASTER_KEY, base_url=base_url)
-    headers = {"custom-llm-provider": "vertex_ai"}
     file_obj = oai_client.files.create(file=("batch_requests.jsonl", io.BytesIO(REQUESTS)), purpose="batch",
                                        extra_headers=headers)
     print(f"File uploaded with ID: {file_obj.id}")
@@ -51,7 +50,10 @@ def main() -> None:
         print("Starting a stock LiteLLM proxy with proxy_config.yaml ...", flush=True)
         with Proxy(stand_ins.env) as proxy:
             print(f"Proxy ready at {proxy.url}\n", flush=True)
-            run_guide(proxy.url)
+            print("=== the guide's client code (custom-llm-provider: vertex_ai on every call) ===")
+            run_guide(proxy.url, {"custom-llm-provider": "vertex_ai"})
+            print("\n=== the same client code with no header at all (base URL .../v1 only) ===")
+            run_guide(proxy.url + "/v1", {})
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def test_alias_runs_its_gemini_model_without_any_header(stand_ins, client_b):
     token = batch.id.removeprefix("batch_vb")
     assert [job["model"] for job in jobs_labelled(stand_ins, token)] == [f"publishers/google/models/{ALIAS_TARGET}"]
     assert sorted(row["custom_id"] for row in rows) == ["a1", "a2"]
-    assert {row["response"]["body"]["model"] for row in rows} == {ALIAS_TARGET}
+    online = client_b.chat.completions.create(model=ALIAS_MODEL_NAME, messages=[{"role": "user", "content": "hi"}])
+    assert {row["response"]["body"]["model"] for row in rows} == {online.model} == {ALIAS_MODEL_NAME}, \
+        "a batch row names the model as an online call through the alias does"
     assert done.usage is not None and done.usage.input_tokens > 0
 
 
@@ -69,7 +71,8 @@ def test_header_routed_alias_gets_the_same_as_model_routed(stand_ins, client_b):
         assert job["name"].startswith("projects/team-b-project/locations/europe-west4/")
         assert job["inputConfig"]["gcsSource"]["uris"][0].startswith(f"gs://{OTHER_BUCKET}/{PREFIX}")
         results[how] = (batch.model, done.request_counts.completed, [r["response"]["body"]["model"] for r in rows])
-    assert results["header"] == results["model"] == ("gemini-2.5-flash", 1, ["gemini-2.5-flash"])
+    online = client_b.chat.completions.create(model="team-b-flash", messages=[{"role": "user", "content": "hi"}])
+    assert results["header"] == results["model"] == ("gemini-2.5-flash", 1, [online.model])
 
 
 def test_a_name_another_provider_serves_is_refused_naming_the_line(client_b):

@@ -95,8 +95,11 @@ def not_run_line(custom_id: str, code: str, message: str) -> dict[str, Any]:
 class RowConverter:
     """Turns one batch's Vertex rows into OpenAI lines, reading successful responses with its endpoint's reader."""
 
-    def __init__(self, reader: ResponseReader) -> None:
+    def __init__(self, reader: ResponseReader, reported_model: str | None = None) -> None:
         self.reader = reader
+        #: the model name a body reports: the model_list name the lines were routed by (an online call through
+        #: the proxy answers with the name it was asked for), else the Vertex model's own
+        self.reported_model = reported_model
 
     def convert(self, row: Mapping[str, Any], custom_id: str) -> ConvertedRow:
         status = row.get("status") or ""
@@ -109,6 +112,8 @@ class RowConverter:
         except Exception as exc:  # a row LiteLLM cannot read is reported, never dropped
             return ConvertedRow(custom_id, error_line(custom_id, 500, f"could not read Vertex's response: {exc}",
                                                       "response_transformation_error"), ok=False)
+        if self.reported_model:
+            body["model"] = self.reported_model
         line = {"id": _request_id(), "custom_id": custom_id,
                 "response": {"status_code": 200, "request_id": body.get("id"), "body": body}, "error": None}
         return ConvertedRow(custom_id, line, ok=True, usage=usage)

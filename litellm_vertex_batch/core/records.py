@@ -32,6 +32,8 @@ class BatchRecord(TypedDict, total=False):
     completion_window: str
     metadata: dict[str, str] | None
     model: str
+    #: the model_list name the batch was routed by (output bodies report it as online answers do)
+    deployment: str | None
     created_at: int
     total: int
     project: str

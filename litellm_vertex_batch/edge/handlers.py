@@ -91,7 +91,8 @@ class VertexBatchFiles:
         model, wrap_for = ctx.model, None
         if ctx.deployment is None and purpose == "batch":
             ctx, wrap_for = await self._route_by_lines(ctx, source)
-        created = await self._files(ctx).create(source, filename, purpose, model)
+        routed_by = {"deployment": ctx.deployment.model_name} if ctx.deployment and not wrap_for else None
+        created = await self._files(ctx).create(source, filename, purpose, model, routed_by)
         if wrap_for:  # the file lives where that deployment keeps files: later calls must be routed there
             created["id"] = wrap_id_with_model(created["id"], wrap_for)
         return OpenAIFileObject(**created)

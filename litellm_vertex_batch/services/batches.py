@@ -67,7 +67,8 @@ class BatchService:
         record: dict[str, Any] = {
             "token": token, "id": ids.batch_id(token), "input_file_id": input_file_id, "input_token": input_token,
             "endpoint": endpoint, "completion_window": completion_window, "metadata": dict(metadata or {}) or None,
-            "model": model, "created_at": int(time.time()), "total": int(info.metadata.get("lines") or 0),
+            "model": model, "deployment": info.metadata.get("deployment") or None,
+            "created_at": int(time.time()), "total": int(info.metadata.get("lines") or 0),
             "project": self.s.project, "location": self.s.location, "job_name": None,
             "creator": dict(creator or {}), "owner": self.caller.owner_fields(), "cancelling_at": None,
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},

@@ -126,7 +126,8 @@ class FileService:
                 with tempfile.TemporaryFile() as rows:
                     summary = await self.store.run_blocking(convert_input, source, rows, model, self.resolve_model)
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
-                                    lines=str(summary.lines), deployment=summary.deployment or "")
+                                    lines=str(summary.lines),
+                                    deployment=summary.deployment or metadata.get("deployment", ""))
                     written.append(layout.vertex_input(self.s, token))
                     await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
             written.append(layout.file_object(self.s, token))

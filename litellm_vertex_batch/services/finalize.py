@@ -100,7 +100,7 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
     if endpoint is None:
         raise VertexBatchError(f"batch {record.get('id')} uses {record.get('endpoint')!r}, which this gateway no "
                                "longer serves")
-    converter = RowConverter(endpoint.response_reader(model))
+    converter = RowConverter(endpoint.response_reader(model), record.get("deployment") or None)
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
     output = _LazyWriter(objects, settings, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl",

@@ -327,3 +327,14 @@ def test_request_fingerprint_ignores_key_order_only() -> None:
     assert len(request_fingerprint(a)) == 32
     c = {"contents": [{"role": "user", "parts": [{"text": "e"}]}], "generationConfig": {"temperature": 0.1}}
     assert request_fingerprint(a) != request_fingerprint(c)
+
+
+def test_a_batch_routed_by_a_model_list_name_reports_that_name(converter):
+    """As the proxy answers an online call with the model name it was asked for; the rest is unchanged."""
+    aliased = RowConverter(ChatCompletions().response_reader(MODEL), reported_model="gpt-4o-mini")
+    plain, renamed = converter.convert(success_row(), "req-1"), aliased.convert(success_row(), "req-1")
+    assert plain.line["response"]["body"]["model"] == "gemini-2.5-flash-001"
+    assert renamed.line["response"]["body"]["model"] == "gpt-4o-mini"
+    strip = ("id", "model")
+    assert {k: v for k, v in renamed.line["response"]["body"].items() if k not in strip} == \
+        {k: v for k, v in plain.line["response"]["body"].items() if k not in strip}

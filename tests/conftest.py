@@ -59,6 +59,9 @@ REFUSED_PRICES = {"input_cost_per_token_batches": -1.0, "output_cost_per_token_b
 #: An alias as gateways use them: OpenAI-shaped client code, Gemini behind it.
 ALIAS_MODEL_NAME, ALIAS_TARGET = "gpt-4o-mini-2024-07-18", "gemini-2.5-flash-lite"
 OTHER_PROVIDER_MODEL_NAME = "gpt-4o"
+#: native_storage of the replica config: each team its own prefix, and one shared place
+NATIVE_STORAGE = ("gs://batch-bucket/native/{team_id}/", "gs://batch-bucket/native/shared/")
+PROJECT_NUMBER = "424242424242"
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +82,8 @@ def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config["model_list"].append({"model_name": OTHER_PROVIDER_MODEL_NAME, "litellm_params": {
         "model": "openai/gpt-4o", "api_key": "sk-never-called"}})
     config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
+    # Vertex-native jobs: where keys may have the gateway read and write, and the project's number
+    config["files_settings"][0].update(native_storage=list(NATIVE_STORAGE), vertex_project_number=PROJECT_NUMBER)
     config["general_settings"]["custom_auth"] = "tests.stand_ins.custom_auth.user_api_key_auth"
     path = tmp_path_factory.mktemp("config") / "proxy_config.yaml"
     path.write_text(yaml.safe_dump(config))

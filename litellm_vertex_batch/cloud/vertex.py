@@ -49,7 +49,7 @@ class VertexClient:
         _raise_for_status(response, self.settings.bucket)
         return response.json() if response.content else {}
 
-    async def create_job(self, job: dict[str, Any], batch_token: str) -> dict[str, Any]:
+    async def create_job(self, job: dict[str, Any], batch_token: str, label: str = BATCH_LABEL) -> dict[str, Any]:
         """Create the job once: after a transient failure, adopt a job already made for this batch.
 
         A create whose answer never came (timeout, dropped connection) may still be carried out: before
@@ -64,7 +64,7 @@ class VertexClient:
             if last is not None:
                 ambiguous = isinstance(last, TransientError) and last.ambiguous
                 window = self._landing_window(time.monotonic() - attempt_started) if ambiguous else 0.0
-                landed = await self._await_job(batch_token, time.monotonic() + window)
+                landed = await self._await_job(batch_token, time.monotonic() + window, label)
                 if landed is not None:
                     return landed
                 if time.monotonic() - started + delay > self._policy.deadline:
@@ -85,25 +85,32 @@ class VertexClient:
         ran, plus a grace period, at most twice the call timeout."""
         return min(2 * self.settings.timeout_seconds, attempt_seconds + LANDING_GRACE_SECONDS)
 
-    async def _await_job(self, batch_token: str, until: float) -> dict[str, Any] | None:
+    async def _await_job(self, batch_token: str, until: float, label: str = BATCH_LABEL) -> dict[str, Any] | None:
         """The job made for this batch, looked for until ``until`` (monotonic time); None if it never shows."""
         while True:
-            found = await self.find_job_by_label(batch_token)
+            found = await self.find_job_by_label(batch_token, label)
             if found is not None or time.monotonic() >= until:
                 return found
             await asyncio.sleep(min(1.0, max(0.0, until - time.monotonic())))
 
-    async def jobs_by_label(self, batch_token: str) -> list[dict[str, Any]]:
+    async def jobs_by_label(self, batch_token: str, label: str = BATCH_LABEL) -> list[dict[str, Any]]:
         """Every job made for this batch (normally one)."""
-        params = {"filter": f"labels.{BATCH_LABEL}={batch_token}", "pageSize": 10}
-        listing = await retry_async(
-            lambda: self._request("GET", f"{self.settings.parent}/batchPredictionJobs", params=params),
-            self._policy)
+        listing = await self.list_jobs({"filter": f"labels.{label}={batch_token}", "pageSize": 10})
         return list(listing.get("batchPredictionJobs") or [])
 
-    async def find_job_by_label(self, batch_token: str) -> dict[str, Any] | None:
-        jobs = await self.jobs_by_label(batch_token)
+    async def find_job_by_label(self, batch_token: str, label: str = BATCH_LABEL) -> dict[str, Any] | None:
+        jobs = await self.jobs_by_label(batch_token, label)
         return jobs[-1] if jobs else None
+
+    async def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of Google's list (``filter``, ``pageSize``, ``pageToken``), as Google answers it."""
+        return await retry_async(
+            lambda: self._request("GET", f"{self.settings.parent}/batchPredictionJobs", params=params),
+            self._policy)
+
+    async def delete_job(self, name: str) -> dict[str, Any]:
+        """Google's delete (a long-running operation); a retry after the first attempt worked answers 404."""
+        return await retry_async(lambda: self._request("DELETE", name), self._policy)
 
     async def get_job(self, name: str) -> dict[str, Any]:
         return await retry_async(lambda: self._request("GET", name), self._policy)
@@ -125,14 +132,16 @@ def _raise_for_status(response: httpx.Response, bucket: str = "") -> None:
     if response.is_success:
         return
     message = response.text[:2000] or response.reason_phrase
+    reason = None
     try:
         error = response.json().get("error", {})
         if isinstance(error, dict) and error.get("message"):
             message = str(error["message"])
+            reason = str(error["status"]) if error.get("status") else None
     except ValueError:
         pass
     message = without_storage_names(message, bucket)
     status = response.status_code
-    if status in TRANSIENT_STATUS:
-        raise TransientError(message, status)
-    raise UpstreamError(message, status)
+    failure = TransientError(message, status) if status in TRANSIENT_STATUS else UpstreamError(message, status)
+    failure.reason = reason
+    raise failure

@@ -3,6 +3,7 @@
     VertexBatchError
      ├── InvalidRequest      400: the caller's input or parameters (names the line and the problem)
      ├── NotFound            404: an id this plugin did not issue, or that this caller may not see
+     ├── Forbidden           403: a caller naming what its key may not use (storage, a model)
      ├── ConfigurationError  500: a missing or malformed setting (names the setting)
      └── UpstreamError       Google answered with an error (keeps Google's status and message)
           └── TransientError 429/5xx/timeouts after the retries ran out
@@ -21,6 +22,8 @@ TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 class VertexBatchError(Exception):
     status_code: int = 500
+    #: Google's status name (``INVALID_ARGUMENT``...) when Google gave one
+    reason: str | None = None
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -35,6 +38,10 @@ class InvalidRequest(VertexBatchError):
 
 class NotFound(VertexBatchError):
     status_code = 404
+
+
+class Forbidden(VertexBatchError):
+    status_code = 403
 
 
 def no_such_file(file_id: str) -> NotFound:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase: sorted in ASCII
@@ -36,9 +37,18 @@ def _decode(text: str) -> int:
     return value
 
 
+_last_millis = 0
+_clock_lock = threading.Lock()
+
+
 def new_token(now: float | None = None) -> str:
-    """A fresh token that sorts before every token made earlier."""
+    """A fresh token that sorts before every token made earlier (in this process strictly: two tokens in one
+    millisecond take the next one; across processes to the millisecond)."""
+    global _last_millis
     millis = int((time.time() if now is None else now) * 1000)
+    if now is None:
+        with _clock_lock:
+            millis = _last_millis = max(millis, _last_millis + 1)
     random_part = _encode(secrets.randbits(80), TOKEN_LEN - _TIME_CHARS)
     return _encode(_TIME_MAX - millis, _TIME_CHARS) + random_part
 

@@ -21,12 +21,17 @@ PROVIDER_NAMES_SETTING = "serve_vertex_ai"
 DEFAULT_PROVIDER_SETTING = "serve_calls_without_provider"
 #: files_settings switch: ``vertex_batch/`` deployments answer online chat/Responses calls (``edge/online.py``).
 ONLINE_CALLS_SETTING = "serve_online_calls"
+#: files_settings: the Cloud Storage locations Vertex-native jobs may name (``gs://bucket/prefix/`` entries with
+#: optional ``{team_id}`` / ``{key_alias}``), and whether their input is checked before a job is created.
+NATIVE_STORAGE_SETTING = "native_storage"
+NATIVE_PREFLIGHT_SETTING = "native_preflight"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins
 _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bucket": (("gcs_bucket_name", "bucket_name"), ("GCS_BUCKET_NAME",)),
     "project": (("vertex_project",), ("VERTEXAI_PROJECT", "VERTEX_PROJECT")),
+    "project_number": (("vertex_project_number",), ("VERTEXAI_PROJECT_NUMBER",)),
     "location": (("vertex_location",), ("VERTEXAI_LOCATION", "VERTEX_LOCATION")),
     "vertex_credentials": (("vertex_credentials",), ("GOOGLE_APPLICATION_CREDENTIALS",)),
     "gcs_credentials": (("gcs_path_service_account", "gcs_credentials"), ("GCS_PATH_SERVICE_ACCOUNT",)),
@@ -52,6 +57,8 @@ class Settings:
     project: str
     location: str
     prefix: str = DEFAULT_PREFIX
+    #: the project's number, which Google uses in resource names (``projects/123/...``) as well as its id
+    project_number: str | None = None
     vertex_credentials: Any = None
     gcs_credentials: Any = None
     vertex_api_base: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.settings import PROVIDER
+from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def install(handlers: Any, provider: str) -> bool:
     setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset(current | {provider}))  # noqa: B010
     _guard_batch_file_check()
     _register_provider(provider)
+    install_native_routes()
     unrouted = install_routing(handlers.provider_names)
     if unrouted:
         log.warning("litellm-vertex-batch: calls without a custom-llm-provider header reach it only by "

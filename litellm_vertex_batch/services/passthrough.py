@@ -39,10 +39,12 @@ def _names(s: Settings, key: str) -> tuple[str, str, str]:
 
 
 async def observe(store: Store, settings: Settings, job: Mapping[str, Any], caller: Mapping[str, Any],
-                  objects_for: Callable[[str], Objects], log_cost: JobCostLogger) -> bool:
+                  objects_for: Callable[[str], Objects], log_cost: JobCostLogger,
+                  overrides_for: Callable[[str], Mapping[str, Any]] | None = None) -> bool:
     """Record the creator of a new job, or charge a finished one once; True when this call charged it.
 
-    ``objects_for(bucket)`` opens the bucket the job wrote its predictions to."""
+    ``objects_for(bucket)`` opens the bucket the job wrote its predictions to; ``overrides_for(model)`` gives the
+    operator's prices for the job's model (as for OpenAI-style batches)."""
     creator_name, charged_name, lock_name = _names(settings, _key(job))
     if job.get("state") not in states.TERMINAL_STATES:
         await store.write_json(creator_name, dict(caller), only_if_absent=True)
@@ -51,17 +53,20 @@ async def observe(store: Store, settings: Settings, job: Mapping[str, Any], call
     async def log() -> float:
         found = await store.read_json(creator_name)
         creator = found[0] if found else caller
-        tally = await store.run_blocking(price_output, objects_for, job)
+        model = bare_model(str(job.get("model") or ""))
+        overrides = overrides_for(model) if overrides_for else None
+        tally = await store.run_blocking(price_output, objects_for, job, overrides)
         return await log_cost(job, tally.as_result(), creator)
 
     return await once(store, charged_name, lock_name, log)
 
 
-def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any]) -> CostTally:
+def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],
+                 overrides: Mapping[str, Any] | None = None) -> CostTally:
     """Price every prediction row the job wrote (streamed; no row is kept). Blocking: run it in a worker."""
     model = bare_model(str(job.get("model") or ""))
     endpoint = adapters.for_vertex_model(model)
-    tally = CostTally(price_info(model))
+    tally = CostTally(price_info(model, overrides))
     directory = str((job.get("outputInfo") or {}).get("gcsOutputDirectory") or "")
     if not directory.startswith("gs://"):
         return tally

@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,12 +138,16 @@ class JobFailed(Exception):
 
 
 async def import_rows(gcs: Gcs, job: Job) -> list[dict]:
-    """Read every input object (``*`` suffix = prefix wildcard) and validate it like the importer."""
+    """Read every input object (Cloud Storage wildcards: ``**`` any characters, ``*`` any but ``/``, ``?`` one)
+    and validate it like the importer."""
     chunks: list[tuple[str, bytes]] = []
     for uri in job.resource["inputConfig"]["gcsSource"]["uris"]:
         bucket, name = split_gs(uri)
-        if name.endswith("*"):
-            names = await gcs.list_names(bucket, name[:-1])
+        if "*" in name or "?" in name:
+            literal = name[:min(i for i in (name.find(c) for c in "*?") if i >= 0)]
+            regex = re.compile("".join({"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+                                       for part in re.split(r"(\*\*|\*|\?)", name)))
+            names = [n for n in await gcs.list_names(bucket, literal) if regex.fullmatch(n)]
             if not names:
                 raise JobFailed(5, f"Failed to import data. Not found: no objects match {uri}.")
         else:

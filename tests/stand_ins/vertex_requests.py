@@ -59,27 +59,83 @@ def validate_create(body: dict, project: str, location: str) -> str | None:
 
 
 def filter_fn(expr: str) -> Callable[[dict], bool]:
-    """Compile ``state=X AND display_name="y" AND labels.k=v AND create_time>"..."`` into a predicate."""
-    tests = []
-    for term in re.split(r"\s+AND\s+", expr.strip(), flags=re.I) if expr.strip() else []:
-        m = re.match(r'^\s*([A-Za-z_.0-9-]+)\s*(!=|>=|<=|=|>|<|:)\s*(.*?)\s*$', term)
-        if not m:
-            raise ValueError(f"Unsupported filter term: {term!r}")
-        key, op, value = m.group(1), m.group(2), m.group(3).strip('"')
-        if key == "state":
-            getter = lambda r: r.get("state")  # noqa: E731
-        elif key in ("display_name", "displayName"):
-            getter = lambda r: r.get("displayName")  # noqa: E731
-        elif key in ("create_time", "createTime", "update_time", "updateTime"):
-            field = "createTime" if key.startswith("create") else "updateTime"
-            getter = lambda r, f=field: r.get(f)  # noqa: E731
-        elif key.startswith("labels."):
-            getter = lambda r, k=key[7:]: (r.get("labels") or {}).get(k)  # noqa: E731
-        else:
-            raise ValueError(f"Unsupported filter field: {key!r}")
-        ops = {"=": lambda a, b: a == b, ":": lambda a, b: a == b or (b == "*" and a is not None),
-               "!=": lambda a, b: a != b, ">": lambda a, b: a is not None and a > b,
-               "<": lambda a, b: a is not None and a < b, ">=": lambda a, b: a is not None and a >= b,
-               "<=": lambda a, b: a is not None and a <= b}
-        tests.append(lambda r, g=getter, o=ops[op], v=value: o(g(r), v))
-    return lambda r: all(t(r) for t in tests)
+    """Compile an AIP-160 filter as Vertex's list takes it: terms like ``state=X``, ``display_name="y"``,
+    ``labels.k=v``, ``create_time>"..."``, joined by ``AND`` / ``OR`` (AND binds tighter), ``NOT``, parentheses."""
+    tokens = re.findall(r'\(|\)|[^\s()"]*"[^"]*"|[^\s()]+', expr)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def disjunction() -> Callable[[dict], bool]:
+        parts = [conjunction()]
+        while (peek() or "").upper() == "OR":
+            take()
+            parts.append(conjunction())
+        return parts[0] if len(parts) == 1 else (lambda r, ps=parts: any(p(r) for p in ps))
+
+    def conjunction() -> Callable[[dict], bool]:
+        parts = [unary()]
+        while peek() is not None and peek() != ")" and (peek() or "").upper() != "OR":
+            if (peek() or "").upper() == "AND":
+                take()
+            parts.append(unary())
+        return parts[0] if len(parts) == 1 else (lambda r, ps=parts: all(p(r) for p in ps))
+
+    def unary() -> Callable[[dict], bool]:
+        token = peek()
+        if token is None:
+            raise ValueError("Unsupported filter: it ends early")
+        if token.upper() == "NOT":
+            take()
+            inner = unary()
+            return lambda r: not inner(r)
+        if token == "(":
+            take()
+            inner = disjunction()
+            if peek() != ")":
+                raise ValueError("Unsupported filter: unbalanced parentheses")
+            take()
+            return inner
+        term = take()
+        operator = r"(!=|>=|<=|=|>|<|:)"
+        if not re.search(operator, term) and peek() is not None and re.fullmatch(operator, peek() or ""):
+            term += take()  # "key = value" written with spaces
+        if re.search(operator + "$", term) and peek() not in (None, "(", ")"):
+            term += take()
+        return _term(term)
+
+    if not expr.strip():
+        return lambda r: True
+    compiled = disjunction()
+    if pos != len(tokens):
+        raise ValueError(f"Unsupported filter: unexpected {tokens[pos]!r}")
+    return compiled
+
+
+def _term(term: str) -> Callable[[dict], bool]:
+    m = re.match(r'^\s*([A-Za-z_.0-9-]+)\s*(!=|>=|<=|=|>|<|:)\s*(.*?)\s*$', term)
+    if not m:
+        raise ValueError(f"Unsupported filter term: {term!r}")
+    key, op, value = m.group(1), m.group(2), m.group(3).strip('"')
+    if key == "state":
+        getter = lambda r: r.get("state")  # noqa: E731
+    elif key in ("display_name", "displayName"):
+        getter = lambda r: r.get("displayName")  # noqa: E731
+    elif key in ("create_time", "createTime", "update_time", "updateTime"):
+        field = "createTime" if key.startswith("create") else "updateTime"
+        getter = lambda r, f=field: r.get(f)  # noqa: E731
+    elif key.startswith("labels."):
+        getter = lambda r, k=key[7:]: (r.get("labels") or {}).get(k)  # noqa: E731
+    else:
+        raise ValueError(f"Unsupported filter field: {key!r}")
+    ops = {"=": lambda a, b: a == b, ":": lambda a, b: a == b or (b == "*" and a is not None),
+           "!=": lambda a, b: a != b, ">": lambda a, b: a is not None and a > b,
+           "<": lambda a, b: a is not None and a < b, ">=": lambda a, b: a is not None and a >= b,
+           "<=": lambda a, b: a is not None and a <= b}
+    return lambda r, g=getter, o=ops[op], v=value: o(g(r), v)

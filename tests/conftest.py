@@ -136,11 +136,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="session")
 def proxies(stand_ins, fake_openai, tmp_path_factory) -> Iterator[dict[str, Proxy]]:
     """``on``: the repo's proxy_config.yaml unchanged (the default is on there); ``off``: the same with
-    ``serve_calls_without_provider: false`` and ``serve_online_calls: false``. Both give LiteLLM's openai
-    provider the OpenAI stand-in."""
+    ``serve_calls_without_provider: false``, ``serve_online_calls: false`` and ``native_preflight: false``. Both
+    give LiteLLM's openai provider the OpenAI stand-in."""
     config = yaml.safe_load((REPO_ROOT / "proxy_config.yaml").read_text())
     assert config["files_settings"][0]["serve_calls_without_provider"] is True
-    config["files_settings"][0].update(serve_calls_without_provider=False, serve_online_calls=False)
+    config["files_settings"][0].update(serve_calls_without_provider=False, serve_online_calls=False,
+                                       native_preflight=False, native_storage=["gs://batch-bucket/native/shared/"])
     off_config = Path(tmp_path_factory.mktemp("routing")) / "proxy_config.yaml"
     off_config.write_text(yaml.safe_dump(config))
     openai_env = {"OPENAI_BASE_URL": fake_openai.url, "OPENAI_API_KEY": "sk-openai-stand-in"}

@@ -2,19 +2,23 @@
 
     .venv/bin/python -m tests.demo
 
-Starts fake-gcs-server and the Vertex emulator, starts `litellm --config proxy_config.yaml`, then runs
-the client code of the Vertex batch guide unchanged (custom-llm-provider: vertex_ai), then the same code
-without the header, and prints the OpenAI-format output files.
+Starts fake-gcs-server and the Vertex emulator, starts `litellm --config` with the repo's proxy_config.yaml
+(plus the native guide's step-1 model and a native_storage location, see ``demo_native.py``), then runs the
+client code of the Vertex batch guide unchanged (custom-llm-provider: vertex_ai), the same code without the
+header, and the native guide's curl commands, printing the OpenAI-format output files and Google's answers.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
+from pathlib import Path
 
 from openai import OpenAI
 
+from tests import demo_native
 from tests.stand_ins.proxy import MASTER_KEY, Proxy
 from tests.stand_ins.stack import StandIns
 
@@ -46,14 +50,17 @@ def run_guide(base_url: str, headers: dict[str, str]) -> None:
 
 def main() -> None:
     print("Starting fake-gcs-server and the Vertex AI emulator ...", flush=True)
-    with StandIns() as stand_ins:
+    with StandIns(buckets=("batch-bucket", "other-bucket", demo_native.GUIDE_BUCKET)) as stand_ins, \
+            tempfile.TemporaryDirectory() as tmp:
         print("Starting a stock LiteLLM proxy with proxy_config.yaml ...", flush=True)
-        with Proxy(stand_ins.env) as proxy:
+        with Proxy(stand_ins.env, config=demo_native.demo_config(stand_ins, Path(tmp))) as proxy:
             print(f"Proxy ready at {proxy.url}\n", flush=True)
             print("=== the guide's client code (custom-llm-provider: vertex_ai on every call) ===")
             run_guide(proxy.url, {"custom-llm-provider": "vertex_ai"})
             print("\n=== the same client code with no header at all (base URL .../v1 only) ===")
             run_guide(proxy.url + "/v1", {})
+            print("\n=== the Vertex-native guide's curl commands (only host and key changed) ===")
+            demo_native.run_guide(stand_ins, proxy)
 
 
 if __name__ == "__main__":

@@ -399,6 +399,37 @@ def test_vertex_create_is_retried_and_makes_exactly_one_job(stand_ins, faults, f
     assert done.status == "completed" and done.request_counts.completed == 3
 
 
+@pytest.mark.parametrize("kind", ["answer_lost", "slow_create_lands_late", "503_twice"])
+def test_native_create_is_retried_and_makes_exactly_one_job(stand_ins, faults, faulty, kind):
+    """The Vertex-native route has the same create guarantee: a lost or slow answer is adopted, never re-sent."""
+    import httpx
+
+    from tests.stand_ins.proxy import MASTER_KEY
+    from tests.test_native_jobs import PARENT, job_body, put_input
+
+    uri = put_input(stand_ins, f"native/shared/fault-{kind}/input.jsonl")
+    before = {entry["job"]["name"] for entry in stand_ins.control("GET", "jobs")["jobs"]}
+    settle = 0.0
+    if kind == "answer_lost":
+        fault = faults.vertex_http.inject(CREATE, None, method="POST", count=1, lose_answer=True)
+    elif kind == "slow_create_lands_late":
+        settle = TIMEOUT_SECONDS + 2
+        fault = faults.vertex_http.inject(CREATE, None, method="POST", count=1, lose_answer=True,
+                                          delay_seconds=settle)
+    else:
+        faults.vertex(CREATE, 503, method="POST", count=2)
+    answer = httpx.post(f"{faulty.url}/v1/{PARENT}/batchPredictionJobs", timeout=60,
+                        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+                        json=job_body(uri, f"gs://batch-bucket/native/shared/fault-{kind}/out/",
+                                      model="gemini-2.5-flash-lite"))
+    assert answer.status_code == 200, answer.text
+    if kind != "503_twice":
+        assert fault.served == 1
+    time.sleep(settle + 0.5)
+    new = [entry["job"] for entry in stand_ins.control("GET", "jobs")["jobs"] if entry["job"]["name"] not in before]
+    assert [job["name"] for job in new] == [answer.json()["name"]], "one create, one job"
+
+
 @pytest.mark.parametrize("status", [503, 429])
 def test_vertex_create_failing_persistently_keeps_googles_message_in_bounded_time(stand_ins, faults, fc, status):
     file = upload(fc, lines(f"vcp-{status}-", 2))

@@ -352,3 +352,15 @@ def test_the_operators_prices_apply_and_a_cancelled_job_pays_for_its_finished_ro
     events = charge_events(spy_log, cancelled["name"])
     assert len(events) == 1 and events[0]["slo"]["prompt_tokens"] == 1 + 2, "charged for the finished rows only"
     assert events[0]["response_cost"] == pytest.approx(expected(events))
+
+
+def test_with_the_check_turned_off_vertex_itself_fails_the_job(stand_ins, proxies):
+    """native_preflight: false (the "off" proxy): no extra read; the same bad input is Vertex's to refuse, later."""
+    off = proxies["off"]
+    tag = uuid.uuid4().hex[:8]
+    uri = put_input(stand_ins, f"native/shared/{tag}/input.jsonl", raw=b'{"request": {"$bad": 1}}\n')
+    answer = call(off, "POST", f"{PARENT}/batchPredictionJobs",
+                  json=job_body(uri, f"gs://{BUCKET}/native/shared/{tag}/out/", model=MODEL))
+    assert answer.status_code == 200, answer.text
+    failed = wait_state(off, answer.json()["name"])
+    assert failed["state"] == "JOB_STATE_FAILED" and "$bad" in failed["error"]["message"]

@@ -137,6 +137,8 @@ def rules(settings: settings_mod.Settings) -> NativeRules:
         storage = os.environ.get("LITELLM_VERTEX_BATCH_NATIVE_STORAGE", "")
     entries = [s.strip() for s in storage.split(",")] if isinstance(storage, str) else list(storage or [])
     preflight = settings_mod.resolve_env_reference(entry.get(settings_mod.NATIVE_PREFLIGHT_SETTING), os.environ)
+    if preflight is None:
+        preflight = os.environ.get("LITELLM_VERTEX_BATCH_NATIVE_PREFLIGHT")
     return NativeRules(storage=[e for e in entries if e], team_access=settings.team_access,
                        preflight=str(preflight).strip().lower() not in ("0", "false", "no", "off"))
 

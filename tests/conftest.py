@@ -82,6 +82,9 @@ def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config["model_list"].append({"model_name": OTHER_PROVIDER_MODEL_NAME, "litellm_params": {
         "model": "openai/gpt-4o", "api_key": "sk-never-called"}})
     config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
+    for embedding_model in ("text-embedding-005", "gemini-embedding-001"):
+        config["model_list"].append({"model_name": embedding_model,
+                                     "litellm_params": {"model": f"vertex_ai/{embedding_model}"}})
     # Vertex-native jobs: where keys may have the gateway read and write, and the project's number
     config["files_settings"][0].update(native_storage=list(NATIVE_STORAGE), vertex_project_number=PROJECT_NUMBER)
     config["general_settings"]["custom_auth"] = "tests.stand_ins.custom_auth.user_api_key_auth"

@@ -364,3 +364,28 @@ def test_with_the_check_turned_off_vertex_itself_fails_the_job(stand_ins, proxie
     assert answer.status_code == 200, answer.text
     failed = wait_state(off, answer.json()["name"])
     assert failed["state"] == "JOB_STATE_FAILED" and "$bad" in failed["error"]["message"]
+
+
+def test_embedding_jobs_are_priced_as_litellm_prices_the_model_online(stand_ins, proxy_b, spy_log):
+    """text-embedding-005: per character (LiteLLM's input_cost_per_character; no batch key, so 50%);
+    gemini-embedding-001: per token at the map's input_cost_per_token_batches."""
+    import litellm
+
+    texts = ("the quick brown fox", "jumps over the lazy dog today")
+    legacy = put_input(stand_ins, f"native/shared/{uuid.uuid4().hex[:8]}/emb.jsonl", [{"content": t} for t in texts])
+    gemini = put_input(stand_ins, f"native/shared/{uuid.uuid4().hex[:8]}/emb.jsonl",
+                       [{"key": f"k{i}", "request": {"content": {"parts": [{"text": t}]}}} for i, t in enumerate(texts)])
+    characters = sum(len(t.replace(" ", "")) for t in texts)
+    words = sum(len(t.split()) for t in texts)
+    expected = {"text-embedding-005": characters * litellm.model_cost["text-embedding-005"]["input_cost_per_character"]
+                * 0.5,
+                "gemini-embedding-001": words * litellm.model_cost["gemini-embedding-001"]["input_cost_per_token_batches"]}
+    for model, uri in (("text-embedding-005", legacy), ("gemini-embedding-001", gemini)):
+        answer = call(proxy_b, "POST", f"{PARENT}/batchPredictionJobs",
+                      json=job_body(uri, uri.rsplit("/", 1)[0] + f"/out-{model}/", model=model))
+        assert answer.status_code == 200, answer.text
+        assert wait_state(proxy_b, answer.json()["name"])["state"] == "JOB_STATE_SUCCEEDED"
+        events = charge_events(spy_log, answer.json()["name"])
+        assert len(events) == 1, (model, events)
+        assert events[0]["response_cost"] == pytest.approx(expected[model]) and expected[model] > 0, model
+        assert events[0]["slo"]["prompt_tokens"] == words, model

@@ -6,10 +6,12 @@ Adding an endpoint is one module here (a class with the methods of ``core.endpoi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ..core.endpoint import Endpoint
+from ..core.endpoint import Endpoint, RowTokens
 from .chat import ChatCompletions
+from .embeddings import embedding_row_tokens, is_embedding_model
 
 #: url -> adapter, for every kind of batch line this plugin serves.
 ADAPTERS: Mapping[str, Endpoint] = {adapter.url: adapter for adapter in (ChatCompletions(),)}
@@ -19,6 +21,19 @@ def for_url(url: str | None) -> Endpoint | None:
     return ADAPTERS.get(url or "")
 
 
-def for_vertex_model(model: str) -> Endpoint:
-    """The adapter whose rows a native Vertex job of ``model`` holds (priced the same way)."""
-    return ADAPTERS["/v1/chat/completions"]
+def native_endpoint_url(model: str) -> str:
+    """The OpenAI endpoint a Vertex-native job of ``model`` corresponds to (for its cost event)."""
+    return "/v1/embeddings" if is_embedding_model(model) else ChatCompletions.url
+
+
+def native_row_tokens(model: str) -> Callable[[Mapping[str, Any]], RowTokens | None]:
+    """How one output row of a Vertex-native job of ``model`` is priced (None: a failed row, not billed)."""
+    if is_embedding_model(model):
+        return embedding_row_tokens
+    chat = ChatCompletions()
+
+    def gemini_row(row: Mapping[str, Any]) -> RowTokens | None:
+        response = row.get("response")
+        return chat.row_tokens(response) if isinstance(response, Mapping) and not row.get("status") else None
+
+    return gemini_row

@@ -20,6 +20,8 @@ class RowTokens:
     cached: int = 0
     candidates: int = 0
     thoughts: int = 0
+    #: billable input characters, for models LiteLLM's price map prices per character (text embeddings)
+    characters: int = 0
 
     @property
     def input_tokens(self) -> int:

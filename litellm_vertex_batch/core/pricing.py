@@ -92,6 +92,9 @@ def row_cost(tokens: RowTokens, info: Mapping[str, Any]) -> RowCost:
     input_rate = _rate(info, "input_cost_per_token", tier)
     cached = min(tokens.cached, tokens.input_tokens)
     prompt_cost = (tokens.input_tokens - cached) * input_rate + cached * _cache_rate(info, tier, input_rate)
+    character_rate = batch_rate(info, "input_cost_per_character") if tokens.characters else None
+    if character_rate is not None:  # priced per character, as LiteLLM prices the same model online
+        prompt_cost = tokens.characters * character_rate
     output_rate = _rate(info, "output_cost_per_token", tier)
     reasoning_rate = batch_rate(info, "output_cost_per_reasoning_token") if not tier else None
     completion_cost = tokens.candidates * output_rate + tokens.thoughts * (

@@ -91,7 +91,7 @@ async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creato
                         "proxy_server_request": {}, "model_info": {}, "preset_cache_key": None,
                         "stream_response": {}},
         optional_params={}, model=model, custom_llm_provider="vertex_ai")
-    return await log_batch_cost(logging_obj, _batch(job, priced, adapters.for_vertex_model(model).url), model, priced)
+    return await log_batch_cost(logging_obj, _batch(job, priced, adapters.native_endpoint_url(model)), model, priced)
 
 
 def _usage(result: Mapping[str, Any]) -> Any:

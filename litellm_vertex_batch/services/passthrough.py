@@ -65,7 +65,7 @@ def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],
                  overrides: Mapping[str, Any] | None = None) -> CostTally:
     """Price every prediction row the job wrote (streamed; no row is kept). Blocking: run it in a worker."""
     model = bare_model(str(job.get("model") or ""))
-    endpoint = adapters.for_vertex_model(model)
+    row_tokens = adapters.native_row_tokens(model)
     tally = CostTally(price_info(model, overrides))
     directory = str((job.get("outputInfo") or {}).get("gcsOutputDirectory") or "")
     if not directory.startswith("gs://"):
@@ -79,7 +79,5 @@ def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],
                     if raw.strip():
                         row = json.loads(raw)
                         if isinstance(row, dict):
-                            response = row.get("response")
-                            ok = isinstance(response, dict) and not row.get("status")
-                            tally.add(endpoint.row_tokens(response) if isinstance(response, dict) and ok else None)
+                            tally.add(row_tokens(row))
     return tally

@@ -297,8 +297,10 @@ def embedding_output_row(row: dict, model: str, processed_time: str | None = Non
         return out
     cfg = request.get("embed_content_config") or request.get("embedContentConfig") or {}
     dim = cfg.get("output_dimensionality") or cfg.get("outputDimensionality") or 8
+    # Google does not show this output row; assumed: an embedContent answer with Gemini-style usage
     out.update({"status": "", "processed_time": now, "request": request,
-                "response": {"embedding": {"values": _fake_vector(text, int(dim))}}})
+                "response": {"embedding": {"values": _fake_vector(text, int(dim))},
+                             "usageMetadata": {"promptTokenCount": max(1, len(text.split()))}}})
     return out
 
 

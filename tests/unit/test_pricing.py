@@ -51,3 +51,22 @@ def test_failed_rows_cost_nothing():
     assert (tally.succeeded, tally.failed) == (1, 1)
     assert tally.cost == pytest.approx(4 * 1e-6 + 2 * 4e-6)
     assert tally.as_result()["usage"]["total_tokens"] == 6
+
+
+def test_embedding_rows_are_priced_per_character_when_the_map_says_so():
+    from litellm_vertex_batch.adapters.embeddings import embedding_row_tokens
+    from litellm_vertex_batch.core.pricing import CostTally
+
+    legacy = {"instance": {"content": "a b  c\n"}, "status": "",
+              "predictions": [{"embeddings": {"statistics": {"token_count": 3}, "values": [0.1]}}]}
+    tokens = embedding_row_tokens(legacy)
+    assert tokens is not None and (tokens.prompt, tokens.characters) == (3, 3)
+    tally = CostTally({"input_cost_per_character": 2e-08, "input_cost_per_token": 1e-07})
+    tally.add(tokens)
+    assert tally.cost == pytest.approx(3 * 2e-08 * 0.5)  # per character, half the online rate
+    per_token = CostTally({"input_cost_per_token": 1.5e-07, "input_cost_per_token_batches": 1.2e-07})
+    per_token.add(embedding_row_tokens({"status": "", "response": {"embedding": {"values": []},
+                                                                   "usageMetadata": {"promptTokenCount": 7}}}))
+    assert per_token.cost == pytest.approx(7 * 1.2e-07)
+    assert embedding_row_tokens({**legacy, "status": "Bad Request: x"}) is None
+    assert embedding_row_tokens({"status": "", "predictions": []}) is None

@@ -45,7 +45,8 @@ NOT_RUN_CODES: Mapping[str, str] = {
 
 
 #: Batch metadata key that shows clients what the batch cost, in USD.
-COST_METADATA_KEY = "litellm_batch_cost_usd"
+#: Top-level extension field of a finished batch: what it cost, in USD (a decimal string).
+COST_FIELD = "litellm_batch_cost_usd"
 
 
 def format_cost(cost: float) -> str:
@@ -123,7 +124,7 @@ def batch_object(record: Mapping[str, Any], job: Mapping[str, Any] | None,
         return obj
     if state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED") and obj["cancelling_at"] is None:
         obj["cancelling_at"] = rfc3339_to_unix(job.get("updateTime"))
-    if job.get("error") and state in TERMINAL_STATES - {"JOB_STATE_SUCCEEDED"}:
+    if job.get("error") and state == "JOB_STATE_FAILED":  # OpenAI sets errors on failed batches only
         obj["errors"] = _errors_list(job["error"])
     if state not in TERMINAL_STATES:
         return obj
@@ -136,9 +137,10 @@ def batch_object(record: Mapping[str, Any], job: Mapping[str, Any] | None,
     obj["error_file_id"] = result.get("error_file_id")
     obj["request_counts"] = dict(result["request_counts"])
     obj["usage"] = result.get("usage")
-    if result.get("cost") is not None:  # what the batch cost, readable without database access
-        obj["metadata"] = {**(obj["metadata"] or {}), COST_METADATA_KEY: format_cost(float(result["cost"]))}
-    done_at = end_time or result.get("finalized_at")
+    if result.get("cost") is not None:  # what the batch cost, readable without database access (an extension
+        obj[COST_FIELD] = format_cost(float(result["cost"]))  # field: the caller's metadata stays the caller's)
+    # done once the output is written: never before finalizing began (in_progress_at <= finalizing_at <= done)
+    done_at = max(filter(None, (end_time, obj["finalizing_at"], result.get("finalized_at"))), default=None)
     stamp_field = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
                    "expired": "expired_at"}[obj["status"]]
     obj[stamp_field] = done_at

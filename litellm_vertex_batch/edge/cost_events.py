@@ -67,13 +67,14 @@ def _batch(job: Mapping[str, Any], priced: Mapping[str, Any], endpoint: str) -> 
 
     created = states.rfc3339_to_unix(job.get("createTime")) or int(time.time())
     status = states.openai_status(job.get("state"))
+    extension: dict[str, Any] = {states.COST_FIELD: states.format_cost(priced["cost"])}
     return LiteLLMBatch(
         id=str(job["name"]).rsplit("/", 1)[-1], object="batch", endpoint=endpoint,
         input_file_id=",".join((job.get("inputConfig") or {}).get("gcsSource", {}).get("uris", [])) or "unknown",
         completion_window="24h", status=cast(Any, status), created_at=created,
         output_file_id=(job.get("outputInfo") or {}).get("gcsOutputDirectory") or "none",
         request_counts=priced["request_counts"], usage=priced["usage"],
-        metadata={states.COST_METADATA_KEY: states.format_cost(priced["cost"])})
+        **extension)
 
 
 async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any]) -> float:

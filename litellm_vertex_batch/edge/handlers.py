@@ -20,9 +20,9 @@ from ..cloud.store import Store
 from ..cloud.vertex import VertexClient
 from ..core import ids
 from ..core import settings as settings_mod
-from ..core.errors import VertexBatchError, no_such_file
+from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..services.batches import BatchService
-from ..services.files import FileService, first_line_model
+from ..services.files import MAX_LIST_LIMIT, FileService, first_line_model
 from .call_context import CallContext, files_settings_entry
 from .cost_events import batch_cost_logger
 from .deployments import authorize_model, deployment_named, price_overrides, resolve_batch_model, wrap_id_with_model
@@ -137,9 +137,12 @@ class VertexBatchFiles:
         query = ctx.query
         after = kwargs.get("after") or query.get("after")
         after_token = ids.parse_file_id(after) if after else None
-        limit = _int(kwargs.get("limit") or query.get("limit"), 10000)
-        found = await self._files(ctx).list(after_token, limit, purpose)
-        return [OpenAIFileObject(**item) for item in found]
+        if after and after_token is None:
+            raise InvalidRequest(f"after {after!r} is not a file id of this gateway")
+        limit = _limit(kwargs.get("limit") or query.get("limit"), MAX_LIST_LIMIT)
+        page = await self._files(ctx).list(after_token, limit, purpose, str(query.get("order") or "desc"))
+        page["data"] = [OpenAIFileObject(**item) for item in page["data"]]
+        return page
 
     @_translated
     async def afile_content(self, file_id: str, stream: bool = False, **kwargs: Any) -> Any:
@@ -161,8 +164,15 @@ class VertexBatchFiles:
         from litellm.types.utils import LiteLLMBatch
 
         ctx = CallContext.from_kwargs(kwargs)
+        if completion_window != "24h":
+            raise InvalidRequest(f"completion_window must be '24h' (the only window OpenAI's Batch API has), "
+                                 f"got {completion_window!r}")
+        user_metadata = _user_metadata(metadata)
+        problem = metadata_problem(user_metadata)
+        if problem:
+            raise InvalidRequest(problem)
         created = await self._batches(ctx).create(input_file_id, endpoint, completion_window,
-                                                  _user_metadata(metadata), ctx.model, ctx.creator, price_overrides)
+                                                  user_metadata, ctx.model, ctx.creator, price_overrides)
         return LiteLLMBatch(**created)
 
     @_translated
@@ -194,7 +204,7 @@ class VertexBatchFiles:
     async def alist_batches(self, after: str | None = None, limit: int | None = None, **kwargs: Any) -> Any:
         from litellm.types.utils import LiteLLMBatch
 
-        limit = max(1, min(int(limit or 20), 100))
+        limit = _limit(limit, 100, default=20)
         found = await self._batches(CallContext.from_kwargs(kwargs)).list(after, limit + 1)
         page = [LiteLLMBatch(**item) for item in found[:limit]]
         return {"object": "list", "data": page, "first_id": page[0].id if page else None,
@@ -219,11 +229,37 @@ def _prepare_logging(logging_obj: Any, kwargs: Mapping[str, Any], ctx: CallConte
         custom_llm_provider=kwargs.get("custom_llm_provider") or PROVIDER)
 
 
-def _int(value: Any, default: int) -> int:
+def _limit(value: Any, most: int, default: int | None = None) -> int:
+    """A list's ``limit``: 1 to ``most`` (OpenAI's bounds), the default when not given; anything else is a 400."""
+    if value in (None, ""):
+        return most if default is None else default
     try:
-        return max(1, int(value)) if value not in (None, "") else default
+        limit = int(value)
     except (TypeError, ValueError):
-        return default
+        raise InvalidRequest(f"limit must be an integer, got {value!r}") from None
+    if not 1 <= limit <= most:
+        raise InvalidRequest(f"limit must be between 1 and {most}, got {limit}")
+    return limit
+
+
+#: OpenAI's metadata limits (pairs, key and value lengths).
+METADATA_PAIRS, METADATA_KEY_CHARS, METADATA_VALUE_CHARS = 16, 64, 512
+
+
+def metadata_problem(metadata: Mapping[str, Any] | None) -> str | None:
+    """Why a batch's metadata breaks OpenAI's limits, or None."""
+    if not metadata:
+        return None
+    if len(metadata) > METADATA_PAIRS:
+        return f"metadata has {len(metadata)} pairs; at most {METADATA_PAIRS} are allowed"
+    for key, value in metadata.items():
+        if len(key) > METADATA_KEY_CHARS:
+            return f"metadata key {key[:20]!r}... is {len(key)} characters; at most {METADATA_KEY_CHARS}"
+        if not isinstance(value, str):
+            return f"metadata value of {key!r} must be a string"
+        if len(value) > METADATA_VALUE_CHARS:
+            return f"metadata value of {key!r} is {len(value)} characters; at most {METADATA_VALUE_CHARS}"
+    return None
 
 
 def _file_token(file_id: str) -> str:

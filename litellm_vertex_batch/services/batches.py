@@ -53,9 +53,11 @@ class BatchService:
                      price_overrides: Callable[[str], Mapping[str, Any]] | None = None) -> dict[str, Any]:
         input_token = ids.parse_file_id(input_file_id)
         info = None if input_token is None else await self.store.info(layout.file_object(self.s, input_token))
-        if input_token is None or info is None or info.metadata.get("purpose") != "batch" \
-                or not self._visible(info.metadata):
+        if input_token is None or info is None or not self._visible(info.metadata):
             raise no_such_file(input_file_id)
+        if info.metadata.get("purpose") != "batch":
+            raise InvalidRequest(f"input_file_id {input_file_id!r} has purpose {info.metadata.get('purpose')!r}; a "
+                                 "batch runs a file uploaded with purpose 'batch'")
         file_endpoint = info.metadata.get("endpoint")
         if endpoint != file_endpoint:
             raise InvalidRequest(f"endpoint {endpoint!r} does not match the input file's requests, which use "

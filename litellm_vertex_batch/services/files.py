@@ -32,6 +32,11 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+#: Purposes OpenAI accepts on upload (``batch_output`` is one it gives its own output files, never an upload).
+UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
+#: Most files one list returns (OpenAI's ``limit`` bound).
+MAX_LIST_LIMIT = 10_000
+
 #: How much of an upload is read to find the first line's model (a line longer than this is routed by default).
 FIRST_LINE_LIMIT = 64 * 1024**2
 
@@ -116,6 +121,9 @@ class FileService:
     async def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
                      extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
         """Validate and convert the whole upload, then store its Vertex rows and the file itself."""
+        if purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequest(f"purpose {purpose!r} cannot be uploaded (OpenAI accepts: "
+                                 f"{', '.join(sorted(UPLOAD_PURPOSES))}; batch_output files are made by batches)")
         token = ids.new_token()
         metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
                     **self.caller.owner_fields(), **(extra_metadata or {})}
@@ -153,8 +161,16 @@ class FileService:
     async def retrieve(self, token: str) -> dict[str, Any]:
         return file_object(token, await self.info(token))
 
-    async def list(self, after: str | None = None, limit: int = 10000,
-                   purpose: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, after: str | None = None, limit: int = MAX_LIST_LIMIT, purpose: str | None = None,
+                   order: str = "desc") -> dict[str, Any]:
+        """One page of the caller's files as OpenAI lists them (``data``, ``first_id``, ``last_id``, ``has_more``).
+
+        Names sort newest first, so ``desc`` (OpenAI's default) reads just one page plus one object; ``asc`` reads
+        every visible file (at most ``MAX_LIST_LIMIT`` of them) and turns them around."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+        if order not in ("asc", "desc"):
+            raise InvalidRequest(f"order must be 'asc' or 'desc', got {order!r}")
         prefix = layout.files_prefix(self.s)
 
         def keep(info: ObjectInfo) -> bool:
@@ -162,8 +178,15 @@ class FileService:
             return (ids.parse_file_id(ids.file_id(token)) is not None and self.visible(info.metadata)
                     and (not purpose or info.metadata.get("purpose") == purpose))
 
-        found = await self.store.scan(prefix, keep, limit, prefix + after + "\x00" if after else None)
-        return [file_object(layout.token_from_name(info.name, prefix), info) for info in found]
+        if order == "desc":
+            found = await self.store.scan(prefix, keep, limit + 1, prefix + after + "\x00" if after else None)
+        else:
+            found = list(reversed(await self.store.scan(prefix, keep, MAX_LIST_LIMIT)))
+            if after:
+                found = [info for info in found if layout.token_from_name(info.name, prefix) < after]
+        items = [file_object(layout.token_from_name(info.name, prefix), info) for info in found[:limit]]
+        return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
+                "last_id": items[-1]["id"] if items else None, "has_more": len(found) > limit}
 
     async def content(self, token: str) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
         """The file's size and a stream of its bytes."""

@@ -101,16 +101,25 @@ def test_another_tenant_sees_no_file_and_lists_skip_it(world: World) -> None:
         run(world.files(BOB).retrieve(token))
     with pytest.raises(NotFound):
         run(world.files(BOB).delete(token))
-    assert run(world.files(BOB).list()) == []
-    assert [f["id"] for f in run(world.files(Caller(key_hash="amy", team_id="team-a")).list())] == [created["id"]]
+    assert run(world.files(BOB).list())["data"] == []
+    assert [f["id"] for f in run(world.files(Caller(key_hash="amy", team_id="team-a")).list())["data"]] == \
+        [created["id"]]
 
 
 def test_list_pages_newest_first_and_delete_removes_both_objects(world: World) -> None:
     made = [run(world.files().create(jsonl([line(str(n))]), f"{n}.jsonl", "batch"))["id"] for n in range(3)]
     first = run(world.files().list(limit=2))
-    assert [f["id"] for f in first] == made[::-1][:2]
-    rest = run(world.files().list(after=ids.parse_file_id(first[-1]["id"]), limit=2))
-    assert [f["id"] for f in rest] == [made[0]]
+    assert [f["id"] for f in first["data"]] == made[::-1][:2] and first["has_more"] is True
+    assert first["first_id"] == made[2] and first["last_id"] == made[1]
+    rest = run(world.files().list(after=ids.parse_file_id(first["last_id"]), limit=2))
+    assert [f["id"] for f in rest["data"]] == [made[0]] and rest["has_more"] is False
+    oldest = run(world.files().list(limit=2, order="asc"))
+    assert [f["id"] for f in oldest["data"]] == made[:2] and oldest["has_more"] is True
+    newer = run(world.files().list(after=ids.parse_file_id(oldest["last_id"]), limit=2, order="asc"))
+    assert [f["id"] for f in newer["data"]] == [made[2]] and newer["has_more"] is False
+    for bad in ({"limit": 0}, {"limit": 10_001}, {"order": "random"}):
+        with pytest.raises(InvalidRequest):
+            run(world.files().list(**bad))
     assert run(world.files().delete(ids.parse_file_id(made[0])))["deleted"] is True  # type: ignore[arg-type]
     token = ids.parse_file_id(made[0])
     assert [name for name in world.objects.names() if str(token) in name] == [f"litellm-vertex-batch/deleted/{token}.json"]

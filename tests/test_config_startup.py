@@ -8,6 +8,7 @@ entry sets the bucket, the project (as an ``os.environ/`` reference) and the obj
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -67,11 +68,30 @@ def proxy_with_settings(stand_ins, tmp_path_factory) -> Iterator[Proxy]:
         yield running
 
 
-def test_proxy_log_says_the_plugin_is_active_and_names_the_litellm_version(proxy, client):
-    client.files.list(extra_headers=PROVIDER)  # the proxy is up and has served the plugin at least once
-    log = proxy.log_text()
-    assert "litellm-vertex-batch active" in log, log[-3000:]
-    assert f"LiteLLM {version('litellm')}" in log and "vertex_batch" in log
+def startup_line(proxy, start: str = "litellm-vertex-batch ", timeout: float = 20) -> str:
+    """The plugin's one start-up line (written once the proxy has loaded its config)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in proxy.log_text().splitlines()
+                 if start + "active" in line or start + "is NOT ready" in line]
+        if found or time.monotonic() > deadline:
+            assert found, proxy.log_text()[-3000:]
+            return found[-1]
+        time.sleep(0.2)
+
+
+def test_proxy_log_says_what_the_plugin_serves(proxy, stand_ins):
+    line = startup_line(proxy)
+    assert f"active on LiteLLM {version('litellm')}" in line
+    assert "custom-llm-provider vertex_ai, vertex_batch and calls naming no provider" in line, line
+    assert f"gs://{BUCKET}/litellm-vertex-batch/" in line and "project emulator-project in us-central1" in line
+    assert "gemini-2.5-flash-lite -> gemini-2.5-flash-lite" in line and "But:" not in line
+    assert "cannot read gs://" not in proxy.log_text()
+
+
+def test_proxy_log_says_exactly_what_is_missing(proxy_without_bucket):
+    line = startup_line(proxy_without_bucket)
+    assert "is NOT ready" in line and "GCS_BUCKET_NAME" in line and "gcs_bucket_name" in line, line
 
 
 def test_plugin_answers_both_provider_names(client):

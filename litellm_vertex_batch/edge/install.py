@@ -17,6 +17,7 @@ from typing import Any
 from ..core.settings import PROVIDER
 from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
+from .startup import report_when_ready
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,7 @@ def install(handlers: Any, provider: str) -> bool:
     if unrouted:
         log.warning("litellm-vertex-batch: calls without a custom-llm-provider header reach it only by "
                     "model-wrapped ids on LiteLLM %s (it lacks %s)", litellm_version(), ", ".join(unrouted))
-    log.info("litellm-vertex-batch active on LiteLLM %s for custom-llm-provider %s", litellm_version(),
-             ", ".join(sorted(handlers.provider_names())))
+    report_when_ready(litellm_version(), handlers.provider_names)  # once the proxy has loaded its config
     return True
 
 

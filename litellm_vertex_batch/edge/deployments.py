@@ -52,6 +52,10 @@ class Deployment:
 
 
 def _router_model_list() -> list[Mapping[str, Any]]:
+    import sys
+
+    if "litellm.proxy.proxy_server" not in sys.modules:  # the plugin used as a library: no proxy, no router
+        return []
     try:
         from litellm.proxy.proxy_server import llm_router
     except Exception:  # the plugin used as a library: no proxy, no router

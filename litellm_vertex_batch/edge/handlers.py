@@ -55,7 +55,8 @@ class VertexBatchFiles:
     """Stateless: every call builds its view from settings; clients are cached per settings."""
 
     def __init__(self) -> None:
-        self._http: httpx.AsyncClient | None = None
+        #: one HTTP client per event loop (the proxy's; the sync calls' own), as httpx clients are bound to one
+        self._http: dict[int, httpx.AsyncClient] = {}
 
     def provider_names(self) -> frozenset[str]:
         entry = files_settings_entry()
@@ -69,9 +70,12 @@ class VertexBatchFiles:
         return frozenset(names)
 
     def _http_client(self) -> httpx.AsyncClient:
-        if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient()
-        return self._http
+        import asyncio
+
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._http or self._http[loop].is_closed:
+            self._http[loop] = httpx.AsyncClient()
+        return self._http[loop]
 
     def _files(self, ctx: CallContext) -> FileService:
         return FileService(Store(GcsObjects(ctx.settings)), ctx.settings, ctx.caller,
@@ -197,7 +201,9 @@ class VertexBatchFiles:
         elif not charged:
             # already charged (or being charged elsewhere); LiteLLM's own batch pricing, which cannot
             # read this provider's output, must not log it again
-            logging_obj.litellm_params.setdefault("litellm_metadata", {})["batch_ignore_default_logging"] = True
+            params = logging_obj.litellm_params
+            params["litellm_metadata"] = {**(params.get("litellm_metadata") or {}),
+                                          "batch_ignore_default_logging": True}
         return batch
 
     @_translated

@@ -18,6 +18,7 @@ from ..core.settings import PROVIDER
 from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
 from .startup import report_when_ready
+from .sync_calls import install_sync
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,13 @@ def install(handlers: Any, provider: str) -> bool:
         log.error("litellm-vertex-batch is NOT active: LiteLLM %s lacks %s. Install a LiteLLM version this "
                   "plugin supports (see its README).", litellm_version(), ", ".join(missing))
         return False
+    ours_by_name = {}
     for name in HANDLERS:
         current = getattr(litellm, name)
         original = getattr(current, _ORIGINAL, current)
-        ours = client(_named(getattr(handlers, name), name))
+        ours_by_name[name] = ours = client(_named(getattr(handlers, name), name))
         setattr(litellm, name, _dispatcher(name, original, ours, handlers))
+    install_sync(ours_by_name.__getitem__, lambda kwargs, args: _serves(handlers, kwargs, args))
     streaming = importlib.import_module(_STREAMING_MODULE)
     current = getattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset())
     setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset(current | {provider}))  # noqa: B010
@@ -112,17 +115,24 @@ def install(handlers: Any, provider: str) -> bool:
 
 def _dispatcher(name: str, original: Callable[..., Any], ours: Callable[..., Any], handlers: Any) -> Callable[..., Any]:
     async def dispatch(*args: Any, **kwargs: Any) -> Any:
-        names = handlers.provider_names()
-        if kwargs.get("custom_llm_provider") in names:
-            return await ours(*args, **kwargs)
-        if names_plugin_id(kwargs) or (args and is_plugin_id(args[0])):  # our id, whatever provider was named
-            kwargs["custom_llm_provider"] = PROVIDER
+        if _serves(handlers, kwargs, args):
             return await ours(*args, **kwargs)
         return await original(*args, **kwargs)
 
     dispatch.__name__ = dispatch.__qualname__ = name
     setattr(dispatch, _ORIGINAL, original)
     return dispatch
+
+
+def _serves(handlers: Any, kwargs: dict[str, Any], args: tuple[Any, ...]) -> bool:
+    """Whether a Files/Batches call is this plugin's: one of its provider names, or one of its ids whatever
+    provider was named (then the call is marked as this plugin's)."""
+    if kwargs.get("custom_llm_provider") in handlers.provider_names():
+        return True
+    if names_plugin_id(kwargs) or (args and is_plugin_id(args[0])):
+        kwargs["custom_llm_provider"] = PROVIDER
+        return True
+    return False
 
 
 def _register_provider(provider: str) -> None:

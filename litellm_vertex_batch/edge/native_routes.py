@@ -229,6 +229,10 @@ def _foreign_project(project: str, location: str) -> Any:
 
 def install_native_routes() -> bool:
     """Put the routes at the front of the proxy app's routes (so they win over ``/vertex_ai/{endpoint:path}``)."""
+    import sys
+
+    if "litellm.proxy.proxy_server" not in sys.modules:  # library use: no proxy app to add routes to
+        return False
     try:
         from litellm.proxy.proxy_server import app
         from starlette.routing import Route

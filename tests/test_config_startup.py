@@ -158,3 +158,41 @@ def test_settings_proxy_does_not_see_the_default_bucket(client, proxy_with_setti
     elsewhere = upload(client, [chat_line("default-bucket")])
     with pytest.raises(openai.NotFoundError):
         make_client(proxy_with_settings).files.retrieve(elsewhere.id, extra_headers=PROVIDER)
+
+
+@pytest.fixture(scope="module")
+def proxy_without_google_token(stand_ins, tmp_path_factory) -> Iterator[Proxy]:
+    """Vertex credentials whose token endpoint does not answer: the gateway cannot get a Google token."""
+    from tests.stand_ins.credentials import write_service_account
+    from tests.stand_ins.gcs import free_port
+
+    dead = write_service_account(f"http://127.0.0.1:{free_port()}/token", "emulator-project",
+                                 str(tmp_path_factory.mktemp("dead-token")))
+    config = derived_config(tmp_path_factory.mktemp("dead-token-config"),
+                            native_storage=["gs://batch-bucket/native/shared/"])
+    with Proxy(stand_ins.env, config=config, extra_env={"GOOGLE_APPLICATION_CREDENTIALS": dead,
+                                                         "LITELLM_VERTEX_BATCH_RETRY_SECONDS": "2"}) as running:
+        yield running
+
+
+def test_the_gateways_own_token_failure_is_a_502_naming_its_setting_never_a_401(stand_ins, proxy_without_google_token):
+    client = make_client(proxy_without_google_token)
+    file = upload(client, [chat_line("tok")])  # Cloud Storage works: only the Vertex token is missing
+    with pytest.raises(openai.APIStatusError) as caught:
+        create_batch(client, file.id)
+    assert caught.value.status_code == 502, (caught.value.status_code, caught.value.message)
+    assert not isinstance(caught.value, (openai.AuthenticationError, openai.PermissionDeniedError))
+    message = str(caught.value.message)
+    assert "vertex_credentials" in message and "Google access token" in message, message
+    assert "/tmp" not in message and "dead-token" not in message, "no server paths in client errors"
+    from tests.stand_ins.proxy import MASTER_KEY
+
+    gcs_bucket(stand_ins, BUCKET).blob("native/shared/tok.jsonl").upload_from_string(
+        b'{"request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}\n')
+    native = httpx.post(f"{proxy_without_google_token.url}/v1/projects/emulator-project/locations/us-central1/"
+                        "batchPredictionJobs", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=60,
+                        json={"model": "gemini-2.5-flash-lite", "inputConfig": {"gcsSource": {"uris": [
+                            "gs://batch-bucket/native/shared/tok.jsonl"]}}, "outputConfig": {"gcsDestination": {
+                                "outputUriPrefix": "gs://batch-bucket/native/shared/out/"}}})
+    assert native.status_code == 502, native.text
+    assert native.json()["error"]["status"] == "UNAVAILABLE" and "vertex_credentials" in native.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import litellm
@@ -12,8 +11,6 @@ from ..core.errors import ConfigurationError, VertexBatchError
 from ..core.settings import PROVIDER
 
 log = logging.getLogger(__name__)
-#: Statuses OpenAI answers with ``type: invalid_request_error`` (the caller's request: fix it, do not retry).
-INVALID_REQUEST_STATUS = frozenset({400, 404, 409, 413, 422})
 
 
 def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
@@ -21,12 +18,6 @@ def to_litellm_error(err: VertexBatchError, model: str = "") -> Exception:
     if isinstance(err, ConfigurationError) and err.detail:
         log.error("%s (%s)", err.message, err.detail)
     code = err.status_code
-    if code in INVALID_REQUEST_STATUS and "litellm.proxy.proxy_server" in sys.modules:
-        # a proxy error of OpenAI's type, so /v1/files and /v1/batches answer alike (the batches routes would
-        # render a LiteLLM exception as internal_server_error, whatever its status)
-        from litellm.proxy._types import ProxyException
-
-        return ProxyException(message=err.message, type="invalid_request_error", param=None, code=code)
     kwargs: dict[str, Any] = {"message": err.message, "llm_provider": PROVIDER, "model": model}
     if code == 400:
         return litellm.BadRequestError(**kwargs)

@@ -88,10 +88,17 @@ def hostile_values(listener: Listener, tmp_dir: str) -> dict[str, Any]:
         "vertex_project": "victim-project", "vertex_location": "europe-west9", "gcs_bucket_name": OTHER_BUCKET,
         "bucket_name": OTHER_BUCKET, "gcs_prefix": "hijack/", "team_access": "true", "retry_seconds": "0",
         "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "serve_vertex_ai": "false",
+        "serve_calls_without_provider": "false", "serve_online_calls": "false", "native_preflight": "false",
+        "native_storage": json.dumps([f"gs://{OTHER_BUCKET}/"]), "vertex_project_number": "999999",
         "model_info": json.dumps({"input_cost_per_token_batches": -1, "output_cost_per_token_batches": -1}),
         "litellm_params": json.dumps({"vertex_api_base": listener.url}),
+        "model_list": json.dumps([{"model_name": "x", "litellm_params": {"api_base": listener.url}}]),
+        "files_settings": json.dumps([{"custom_llm_provider": "vertex_batch", "vertex_api_base": listener.url}]),
     }
     values.update({key: "-1" for key in PRICE_KEYS})
+    from litellm_vertex_batch.edge.call_context import GATEWAY_FIELDS
+
+    assert GATEWAY_FIELDS <= set(values), f"a hostile value for every gateway setting: {GATEWAY_FIELDS - set(values)}"
     return values
 
 

@@ -18,6 +18,7 @@ from ..core.endpoint import RowTokens, RowUsage
 from ..core.import_rules import inline_schema_refs
 from ..core.input_lines import CUSTOM_ID_KEY
 from ..core.states import rfc3339_to_unix
+from . import litellm_compat
 
 
 @functools.cache
@@ -51,9 +52,8 @@ def optional_params(model: str, body: Mapping[str, Any]) -> dict[str, Any]:
 def vertex_request(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     """A chat.completions request body -> a Vertex GenerateContentRequest, as LiteLLM maps online calls."""
     from litellm.llms.base_llm.base_utils import map_developer_role_to_system_role
-    from litellm.llms.vertex_ai.gemini.transformation import transform_request_body
 
-    request = transform_request_body(
+    request = litellm_compat.transform_request_body()(
         messages=map_developer_role_to_system_role(body.get("messages") or []),
         model=model,
         optional_params=optional_params(model, body),
@@ -108,7 +108,7 @@ class CompletionReader:
         from litellm.types.utils import ModelResponse
 
         model = str(response.get("modelVersion") or self.model).split("@")[0]
-        result = self._config.transform_google_generate_content_to_openai_model_response(
+        result = litellm_compat.google_response_to_openai(self._config)(
             completion_response=dict(response), model_response=ModelResponse(), model=model,
             logging_obj=self._logging, raw_response=self._raw)
         body = result.model_dump(exclude_none=False)

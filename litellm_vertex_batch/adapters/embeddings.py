@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.endpoint import RowTokens
+from . import litellm_compat
 
 LEGACY_PREFIXES = ("text-embedding-", "text-multilingual-embedding-")
 
@@ -36,9 +37,7 @@ def _int(value: Any) -> int:
 
 def billable_characters(text: str) -> int:
     """Characters as LiteLLM counts them for per-character prices (``litellm.utils.count_characters``)."""
-    from litellm.utils import count_characters
-
-    return int(count_characters(text=text))
+    return int(litellm_compat.count_characters()(text=text))
 
 
 def embedding_row_tokens(row: Mapping[str, Any]) -> RowTokens | None:

@@ -185,14 +185,15 @@ def deployment_named(model_name: str, deployments: list[Deployment] | None = Non
 
 async def authorize_model(auth: Any, model_name: str) -> None:
     """The proxy's own check that the caller's key (team, org...) may use ``model_name``: a 403 from the proxy
-    if not. Nothing to check without a proxy (library use) or on a LiteLLM without the check."""
+    if not. Nothing to check without a proxy (library use); ``compat`` finds the check on each LiteLLM."""
     if auth is None:
         return
     try:
-        from litellm.proxy.openai_files_endpoints.common_utils import authorize_model_for_key
         from litellm.proxy.proxy_server import llm_router
     except ImportError:
         return
+    from .compat import authorize_model_for_key
+
     await authorize_model_for_key(model_id=model_name, llm_router=llm_router, user_api_key_dict=auth)
 
 

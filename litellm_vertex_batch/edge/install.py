@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.settings import PROVIDER
+from . import compat
 from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
 from .startup import report_when_ready
@@ -38,7 +39,6 @@ def _log_to_stderr() -> None:
 HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afile_content",
             "acreate_batch", "aretrieve_batch", "alist_batches", "acancel_batch")
 _ORIGINAL = "__litellm_vertex_batch_original__"
-_STREAMING_MODULE = "litellm.proxy.openai_files_endpoints.file_content_streaming_handler"
 _FILES_ENDPOINTS_MODULE = "litellm.proxy.openai_files_endpoints.files_endpoints"
 
 
@@ -56,11 +56,9 @@ def missing_internals() -> list[str]:
     import litellm
 
     missing = [f"litellm.{name}" for name in HANDLERS if not callable(getattr(litellm, name, None))]
-    for module_name, attribute in ((_STREAMING_MODULE, "FILE_CONTENT_STREAMING_PROVIDERS"),
-                                   (_FILES_ENDPOINTS_MODULE, "files_config"),
+    for module_name, attribute in ((_FILES_ENDPOINTS_MODULE, "files_config"),
                                    ("litellm.utils", "client"),
                                    ("litellm.files.types", "FileContentStreamingResult"),
-                                   ("litellm.llms.vertex_ai.gemini.transformation", "transform_request_body"),
                                    ("litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini",
                                     "VertexGeminiConfig")):
         try:
@@ -70,7 +68,7 @@ def missing_internals() -> list[str]:
             continue
         if not hasattr(module, attribute):
             missing.append(f"{module_name}.{attribute}")
-    return missing
+    return missing + compat.missing()  # the internals whose name depends on the LiteLLM version
 
 
 def _named(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -99,9 +97,7 @@ def install(handlers: Any, provider: str) -> bool:
         ours_by_name[name] = ours = client(_named(getattr(handlers, name), name))
         setattr(litellm, name, _dispatcher(name, original, ours, handlers))
     install_sync(ours_by_name.__getitem__, lambda kwargs, args: _serves(handlers, kwargs, args))
-    streaming = importlib.import_module(_STREAMING_MODULE)
-    current = getattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset())
-    setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", frozenset(current | {provider}))  # noqa: B010
+    compat.stream_file_content_for(provider)
     _guard_batch_file_check()
     _register_provider(provider)
     install_native_routes()

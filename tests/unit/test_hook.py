@@ -34,7 +34,10 @@ def restore_litellm(monkeypatch):
     for name in hook.HANDLERS:
         monkeypatch.setattr(litellm, name, getattr(litellm, name))
     from litellm.proxy.openai_files_endpoints import file_content_streaming_handler as streaming
-    monkeypatch.setattr(streaming, "FILE_CONTENT_STREAMING_PROVIDERS", streaming.FILE_CONTENT_STREAMING_PROVIDERS)
+
+    from litellm_vertex_batch.edge import compat
+    name = compat.streaming_providers_name(streaming)
+    monkeypatch.setattr(streaming, name, getattr(streaming, name))
     monkeypatch.setattr(litellm, "custom_provider_map", list(litellm.custom_provider_map))
 
 

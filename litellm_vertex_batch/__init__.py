@@ -7,13 +7,23 @@ described in the README's Development section: ``edge/`` (the LiteLLM edge), ``s
 
 from __future__ import annotations
 
+from typing import Any
+
 from .core.errors import ConfigurationError, InvalidRequest, NotFound, TransientError, UpstreamError, VertexBatchError
-from .edge.callback import VertexBatchCallback
 
 __all__ = ["plugin", "VertexBatchCallback", "VertexBatchError", "InvalidRequest", "NotFound",
            "ConfigurationError", "UpstreamError", "TransientError"]
 __version__ = "0.1.0"
 
-#: The instance proxy_config.yaml names; importing it installs the plugin (idempotent).
-plugin = VertexBatchCallback()
-plugin.install()
+plugin: Any
+try:
+    from .edge.callback import VertexBatchCallback
+except Exception as exc:  # a LiteLLM without the internals the plugin's modules import: start the proxy anyway
+    from .edge.inactive import inactive_plugin
+
+    VertexBatchCallback = None  # type: ignore[assignment,misc]
+    plugin = inactive_plugin(exc)
+else:
+    #: The instance proxy_config.yaml names; importing it installs the plugin (idempotent).
+    plugin = VertexBatchCallback()
+    plugin.install()

@@ -82,6 +82,8 @@ def replica_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config["model_list"].append({"model_name": OTHER_PROVIDER_MODEL_NAME, "litellm_params": {
         "model": "openai/gpt-4o", "api_key": "sk-never-called"}})
     config["litellm_settings"]["callbacks"].append("tests.stand_ins.spy_callback.spy")
+    # LiteLLM's Prometheus callback: its metrics must take the plugin's cost events as they take any other
+    config["litellm_settings"]["callbacks"].append("prometheus")
     for embedding_model in ("text-embedding-005", "gemini-embedding-001"):
         config["model_list"].append({"model_name": embedding_model,
                                      "litellm_params": {"model": f"vertex_ai/{embedding_model}"}})

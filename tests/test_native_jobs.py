@@ -389,3 +389,30 @@ def test_embedding_jobs_are_priced_as_litellm_prices_the_model_online(stand_ins,
         assert len(events) == 1, (model, events)
         assert events[0]["response_cost"] == pytest.approx(expected[model]) and expected[model] > 0, model
         assert events[0]["slo"]["prompt_tokens"] == words, model
+
+
+def spend_metric(proxy, team: str, model: str) -> float:
+    """The proxy's Prometheus ``litellm_spend_metric_total`` for one team and model (0 before any spend)."""
+    total = 0.0
+    answer = httpx.get(f"{proxy.url}/metrics/", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    for line in answer.text.splitlines():
+        if line.startswith("litellm_spend_metric_total{") and f'team="{team}"' in line and f'model="{model}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_the_cost_event_counts_in_litellms_prometheus_metrics(stand_ins, proxy_b, spy_log):
+    """The replicas run LiteLLM's Prometheus callback: a job's cost event adds its cost to the spend metric and
+    breaks nothing in the callback (the event's start and end times are datetimes, as LiteLLM's own are)."""
+    before = spend_metric(proxy_b, "team-a", MODEL)
+    log_before = len(proxy_b.log_text())
+    job = create(stand_ins, proxy_b, ALICE, "team-a", model=MODEL)
+    assert wait_state(proxy_b, job["name"], ALICE)["state"] == "JOB_STATE_SUCCEEDED"
+    [event] = charge_events(spy_log, job["name"])
+    deadline = time.monotonic() + 10
+    while spend_metric(proxy_b, "team-a", MODEL) <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert spend_metric(proxy_b, "team-a", MODEL) - before == pytest.approx(event["response_cost"], rel=1e-9)
+    new_log = proxy_b.log_text()[log_before:]
+    assert "unsupported operand" not in new_log and "Traceback" not in new_log, new_log[-3000:]

@@ -85,7 +85,8 @@ def _candidates_include_thoughts(usage: Mapping[str, Any]) -> bool:
     """LiteLLM's own rule for reading Gemini usage (some responses count thinking inside candidates)."""
     from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
 
-    return bool(VertexGeminiConfig.is_candidate_token_count_inclusive(dict(usage)))  # type: ignore[arg-type]
+    usage_metadata: Any = dict(usage)  # LiteLLM types it as its own TypedDict, whose name varies by release
+    return bool(VertexGeminiConfig.is_candidate_token_count_inclusive(usage_metadata))
 
 
 class CompletionReader:

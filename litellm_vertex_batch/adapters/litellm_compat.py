@@ -1,7 +1,8 @@
 """LiteLLM library functions the adapters call, under the name the installed LiteLLM gives them.
 
-LiteLLM 1.106 made three of them public; 1.100-1.105 have the same function (same signature) under a leading
-underscore. ``edge/compat.py`` names these in the install check; the proxy-side differences live there.
+Newer releases made three of them public; older ones have the same function (same signature) under a leading
+underscore, and some releases have both. The public name is tried first. ``edge/compat.py`` names these in the
+install check; the proxy-side lookups live there.
 """
 
 from __future__ import annotations

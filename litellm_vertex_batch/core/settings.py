@@ -89,6 +89,28 @@ def resolve_env_reference(value: Any, environ: Mapping[str, str]) -> Any:
     return value
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def option(config: Mapping[str, Any], key: str, env_name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """A plugin option: ``files_settings`` ``key`` (``os.environ/NAME`` allowed), else the variable ``env_name``."""
+    environ = os.environ if environ is None else environ
+    value = resolve_env_reference(config.get(key), environ)
+    return environ.get(env_name) if value is None else value
+
+
+def switch(config: Mapping[str, Any], key: str, env_name: str, default: bool,
+           environ: Mapping[str, str] | None = None) -> bool:
+    """An on/off option (see ``option``): unset is ``default``; otherwise only an explicit word turns it the other
+    way (``true``/``yes``/``on``/``1`` turns on an option that is off by default, and the like for off)."""
+    value = option(config, key, env_name, environ)
+    if value is None or str(value).strip() == "":
+        return default
+    text = str(value).strip().lower()
+    return text not in _FALSE if default else text in _TRUE
+
+
 def resolve(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | None,
             environ: Mapping[str, str] | None = None) -> Settings:
     """Settings for one call from operator sources only; see the module docstring for precedence."""

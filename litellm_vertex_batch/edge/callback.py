@@ -21,7 +21,6 @@ from ..services import passthrough
 from . import install
 from .call_context import creator_metadata, files_settings_entry
 from .cost_events import log_job_cost
-from .deployments import check_prices_when_router_ready
 from .handlers import PROVIDER, VertexBatchFiles
 
 log = logging.getLogger(__name__)
@@ -51,12 +50,10 @@ class VertexBatchCallback(CustomLogger):
 
     def install(self) -> bool:
         self.active = install.install(self.handlers, PROVIDER)
-        if self.active:
-            check_prices_when_router_ready()
         return self.active
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        job = job_from_event(kwargs)
+        job = job_from_event(kwargs) if self.active else None
         if job is None:
             return
         try:

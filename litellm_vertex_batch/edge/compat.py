@@ -1,13 +1,13 @@
-"""The LiteLLM internals whose name or home differs between the LiteLLM releases this plugin runs on.
+"""The proxy-side LiteLLM internals this plugin reaches into, looked up in one place.
 
-Every version-specific lookup of the proxy side is here (the library functions the adapters call are in
-``adapters/litellm_compat.py``, named by ``missing`` below too):
+The supported releases (``core/versions.py``) all have them under these names; the library functions whose name
+changed between them are in ``adapters/litellm_compat.py``, and ``missing`` names both, so that a release lacking
+any of them leaves the plugin inactive with a line naming what is missing instead of failing a request later.
 
-* The proxy streams ``/v1/files/{id}/content`` for the providers in a set its streaming handler module reads:
-  ``FILE_CONTENT_STREAMING_PROVIDERS`` from 1.103, ``OPENAI_COMPATIBLE_BATCH_AND_FILES_PROVIDERS`` before
-  (the module's own binding is replaced, never the set LiteLLM's Files/Batches functions read).
-* ``common_utils.authorize_model_for_key`` exists from 1.103; before, the same check is
-  ``auth_checks.can_key_call_resolved_model``, which is what ``authorize_model_for_key`` calls.
+* The proxy streams ``/v1/files/{id}/content`` for the providers in its streaming handler module's
+  ``FILE_CONTENT_STREAMING_PROVIDERS`` (the module's own binding is replaced, never the set LiteLLM's
+  Files/Batches functions read).
+* ``common_utils.authorize_model_for_key`` is the proxy's per-key model check.
 """
 
 from __future__ import annotations
@@ -18,51 +18,30 @@ from typing import Any
 from ..adapters import litellm_compat
 
 STREAMING_MODULE = "litellm.proxy.openai_files_endpoints.file_content_streaming_handler"
-#: the streaming handler module's set of streamed providers, newest name first
-STREAMING_PROVIDER_SETS = ("FILE_CONTENT_STREAMING_PROVIDERS", "OPENAI_COMPATIBLE_BATCH_AND_FILES_PROVIDERS")
+STREAMING_PROVIDERS = "FILE_CONTENT_STREAMING_PROVIDERS"
 _COMMON_UTILS = "litellm.proxy.openai_files_endpoints.common_utils"
-_AUTH_CHECKS = "litellm.proxy.auth.auth_checks"
-
-
-def streaming_providers_name(module: Any) -> str | None:
-    """The name under which ``module`` (the streaming handler) holds the providers it streams, if any."""
-    return next((name for name in STREAMING_PROVIDER_SETS if hasattr(module, name)), None)
+_PROXY_INTERNALS = ((STREAMING_MODULE, STREAMING_PROVIDERS), (_COMMON_UTILS, "authorize_model_for_key"))
 
 
 def stream_file_content_for(provider: str) -> None:
     """Make the proxy stream file content for ``provider`` (idempotent)."""
     module = importlib.import_module(STREAMING_MODULE)
-    name = streaming_providers_name(module)
-    if name is not None:
-        setattr(module, name, frozenset(set(getattr(module, name)) | {provider}))
+    setattr(module, STREAMING_PROVIDERS, frozenset(set(getattr(module, STREAMING_PROVIDERS)) | {provider}))
 
 
 async def authorize_model_for_key(model_id: str, llm_router: Any, user_api_key_dict: Any) -> None:
     """The proxy's model check for a key (403 if the key, team, org... may not use ``model_id``)."""
-    try:
-        check = importlib.import_module(_COMMON_UTILS).authorize_model_for_key
-    except AttributeError:
-        from litellm.proxy.auth.auth_checks import can_key_call_resolved_model
-
-        await can_key_call_resolved_model(model=model_id, llm_model_list=None, valid_token=user_api_key_dict,
-                                          llm_router=llm_router)
-        return
+    check = importlib.import_module(_COMMON_UTILS).authorize_model_for_key
     await check(model_id=model_id, llm_router=llm_router, user_api_key_dict=user_api_key_dict)
 
 
 def missing() -> list[str]:
-    """The version-dependent internals the installed LiteLLM has under none of the names known here."""
+    """The internals the installed LiteLLM lacks, of those named here and in ``adapters/litellm_compat.py``."""
     found = litellm_compat.missing()
-    for alternatives in (tuple((STREAMING_MODULE, name) for name in STREAMING_PROVIDER_SETS),
-                         ((_COMMON_UTILS, "authorize_model_for_key"), (_AUTH_CHECKS, "can_key_call_resolved_model"))):
-        problems = []
-        for module_name, name in alternatives:
-            try:
-                if hasattr(importlib.import_module(module_name), name):
-                    break
-                problems.append(f"{module_name}.{name}")
-            except Exception as exc:
-                problems.append(f"{module_name} ({type(exc).__name__})")
-        else:
-            found.append(problems[0])
+    for module_name, name in _PROXY_INTERNALS:
+        try:
+            if not hasattr(importlib.import_module(module_name), name):
+                found.append(f"{module_name}.{name}")
+        except Exception as exc:
+            found.append(f"{module_name} ({type(exc).__name__})")
     return found

@@ -13,9 +13,7 @@ is refused: logged once at start-up and never used.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +23,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..core.input_lines import ResolvedModel
 from ..core.pricing import PRICE_KEY_PATTERN, price_problem
 
-log = logging.getLogger(__name__)
 #: litellm model prefixes of the deployments this plugin serves.
 SERVED_PREFIXES = ("vertex_batch/", "vertex_ai/")
 _ID_PREFIXES = ("file-", "batch_")
@@ -233,21 +230,3 @@ def invalid_prices(deployments: list[Deployment] | None = None) -> list[str]:
                     problems.append(f"model_list entry {deployment.model_name!r}: {where}.{key} = {value!r} "
                                     f"{problem}")
     return problems
-
-
-def check_prices_when_router_ready(timeout_seconds: float = 120.0) -> None:
-    """At start-up, once the proxy has loaded ``model_list``, log every refused price (never fails start-up)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-
-    async def wait_and_check() -> None:
-        deadline = loop.time() + timeout_seconds
-        while not _router_model_list() and loop.time() < deadline:
-            await asyncio.sleep(0.5)
-        for problem in invalid_prices():
-            log.error("refuses a price: %s (prices must be finite numbers >= 0); batches of "
-                      "that model are priced without it, from LiteLLM's price map", problem)
-
-    loop.create_task(wait_and_check())

@@ -59,15 +59,10 @@ class VertexBatchFiles:
         self._http: dict[int, httpx.AsyncClient] = {}
 
     def provider_names(self) -> frozenset[str]:
-        entry = files_settings_entry()
-        serve_vertex_ai = settings_mod.resolve_env_reference(entry.get(settings_mod.PROVIDER_NAMES_SETTING),
-                                                             os.environ)
-        if serve_vertex_ai is None:
-            serve_vertex_ai = os.environ.get("LITELLM_VERTEX_BATCH_SERVE_VERTEX_AI")
-        names = {PROVIDER}
-        if str(serve_vertex_ai).lower() in ("1", "true", "yes", "on"):
-            names.add("vertex_ai")
-        return frozenset(names)
+        if settings_mod.switch(files_settings_entry(), settings_mod.PROVIDER_NAMES_SETTING,
+                               "LITELLM_VERTEX_BATCH_SERVE_VERTEX_AI", False):
+            return frozenset({PROVIDER, "vertex_ai"})
+        return frozenset({PROVIDER})
 
     def _http_client(self) -> httpx.AsyncClient:
         import asyncio

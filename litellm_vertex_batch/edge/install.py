@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
+from ..core import versions
 from ..core.settings import PROVIDER
 from . import compat
+from .inactive import litellm_version, not_active_line
 from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
 from .startup import report_when_ready
@@ -40,15 +43,6 @@ HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afi
             "acreate_batch", "aretrieve_batch", "alist_batches", "acancel_batch")
 _ORIGINAL = "__litellm_vertex_batch_original__"
 _FILES_ENDPOINTS_MODULE = "litellm.proxy.openai_files_endpoints.files_endpoints"
-
-
-def litellm_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("litellm")
-    except Exception:
-        return "unknown"
 
 
 def missing_internals() -> list[str]:
@@ -85,10 +79,13 @@ def install(handlers: Any, provider: str) -> bool:
     from litellm.utils import client
 
     _log_to_stderr()
-    missing = missing_internals()
-    if missing:
-        log.error("litellm-vertex-batch is NOT active: LiteLLM %s lacks %s. Install a LiteLLM version this "
-                  "plugin supports (see its README).", litellm_version(), ", ".join(missing))
+    version = litellm_version()
+    problem = versions.version_problem(version, os.environ)
+    if problem is None:
+        missing = missing_internals()
+        problem = f"it lacks {', '.join(missing)}" if missing else None
+    if problem:
+        log.error(not_active_line(version, problem))
         return False
     ours_by_name = {}
     for name in HANDLERS:
@@ -104,8 +101,8 @@ def install(handlers: Any, provider: str) -> bool:
     unrouted = install_routing(handlers.provider_names)
     if unrouted:
         log.warning("litellm-vertex-batch: calls without a custom-llm-provider header reach it only by "
-                    "model-wrapped ids on LiteLLM %s (it lacks %s)", litellm_version(), ", ".join(unrouted))
-    report_when_ready(litellm_version(), handlers.provider_names)  # once the proxy has loaded its config
+                    "model-wrapped ids on LiteLLM %s (it lacks %s)", version, ", ".join(unrouted))
+    report_when_ready(version, handlers.provider_names)  # once the proxy has loaded its config
     return True
 
 
@@ -145,31 +142,40 @@ def _register_provider(provider: str) -> None:
 
 
 def _guard_batch_file_check() -> None:
-    """The proxy's own upload check parses each line with ``json.loads`` before any provider sees the file, and a
-    line nested thousands of levels deep makes it raise RecursionError: a 500. Turn exactly that into a 400
-    naming the line; every other outcome of the check is LiteLLM's, unchanged."""
+    """The proxy's own upload check parses each line with ``json.loads`` before any provider sees the file. A line
+    nested thousands of levels deep makes it raise RecursionError (a 500) on older releases, and report the line as
+    "not valid JSON" on newer ones (it is valid JSON, only too deep). Turn exactly those into a 400 naming the line
+    and the problem; every other outcome of the check is LiteLLM's, unchanged."""
     module = importlib.import_module(_FILES_ENDPOINTS_MODULE)
     original = getattr(module, "check_batch_file_upload", None)
     if original is None or hasattr(original, _ORIGINAL):
         return
 
+    def too_deep(line: int | str) -> Exception:
+        from litellm.proxy._types import ProxyException
+
+        return ProxyException(
+            message=f"Batch input file line {line} nests objects and arrays too deeply to be read. The file was not "
+                    "forwarded to the provider.", type="invalid_request_error", param="file", code=400)
+
     def check_batch_file_upload(filename: Any, file_source: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original(filename, file_source, *args, **kwargs)
+            failure = original(filename, file_source, *args, **kwargs)
         except RecursionError:
-            from litellm.proxy._types import ProxyException
-
-            raise ProxyException(
-                message=f"Batch input file line {_too_deep_line(file_source)} nests objects and arrays too deeply "
-                        "to be read. The file was not forwarded to the provider.",
-                type="invalid_request_error", param="file", code=400) from None
+            raise too_deep(_too_deep_line(file_source)) from None
+        line = getattr(failure, "line_number", None)
+        if type(failure).__name__ == "BatchFileInvalidJsonLine" and isinstance(line, int) \
+                and _too_deep_line(file_source, only=line) == line:
+            raise too_deep(line)
+        return failure
 
     setattr(check_batch_file_upload, _ORIGINAL, original)
     setattr(module, "check_batch_file_upload", check_batch_file_upload)  # noqa: B010 (a module LiteLLM types)
 
 
-def _too_deep_line(file_source: Any) -> int | str:
-    """The number of the first line whose parsing exhausts the recursion limit (as LiteLLM counts lines)."""
+def _too_deep_line(file_source: Any, only: int | None = None) -> int | str:
+    """The number of the first line (or just line ``only``) whose parsing exhausts the recursion limit, as LiteLLM
+    counts lines; "?" if none."""
     import json
 
     if isinstance(file_source, bytes):
@@ -179,12 +185,16 @@ def _too_deep_line(file_source: Any) -> int | str:
         lines = file_source
     try:
         for number, raw in enumerate(lines, start=1):
+            if only is not None and number != only:
+                continue
             try:
                 json.loads(raw)
             except RecursionError:
                 return number
             except ValueError:
-                continue
+                pass
+            if only is not None:
+                break
         return "?"
     finally:
         if not isinstance(file_source, bytes):

@@ -132,15 +132,11 @@ def settings_for_url(project: str, location: str) -> settings_mod.Settings | Non
 
 def rules(settings: settings_mod.Settings) -> NativeRules:
     entry = files_settings_entry()
-    storage = settings_mod.resolve_env_reference(entry.get(settings_mod.NATIVE_STORAGE_SETTING), os.environ)
-    if storage is None:
-        storage = os.environ.get("LITELLM_VERTEX_BATCH_NATIVE_STORAGE", "")
+    storage = settings_mod.option(entry, settings_mod.NATIVE_STORAGE_SETTING, "LITELLM_VERTEX_BATCH_NATIVE_STORAGE")
     entries = [s.strip() for s in storage.split(",")] if isinstance(storage, str) else list(storage or [])
-    preflight = settings_mod.resolve_env_reference(entry.get(settings_mod.NATIVE_PREFLIGHT_SETTING), os.environ)
-    if preflight is None:
-        preflight = os.environ.get("LITELLM_VERTEX_BATCH_NATIVE_PREFLIGHT")
-    return NativeRules(storage=[e for e in entries if e], team_access=settings.team_access,
-                       preflight=str(preflight).strip().lower() not in ("0", "false", "no", "off"))
+    preflight = settings_mod.switch(entry, settings_mod.NATIVE_PREFLIGHT_SETTING,
+                                    "LITELLM_VERTEX_BATCH_NATIVE_PREFLIGHT", True)
+    return NativeRules(storage=[e for e in entries if e], team_access=settings.team_access, preflight=preflight)
 
 
 def service(settings: settings_mod.Settings, caller: Caller, creator: Mapping[str, Any], key_alias: str | None

@@ -38,11 +38,7 @@ _ENV_SWITCH = "LITELLM_VERTEX_BATCH_SERVE_ONLINE_CALLS"
 def online_calls_on(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> bool:
     """Whether ``vertex_batch/`` deployments answer online calls (default: yes)."""
     entry = files_settings_entry() if config is None else config
-    environ = os.environ if environ is None else environ
-    value = settings_mod.resolve_env_reference(entry.get(settings_mod.ONLINE_CALLS_SETTING), environ)
-    if value is None:
-        value = environ.get(_ENV_SWITCH)
-    return value is None or str(value).strip().lower() not in ("0", "false", "no", "off")
+    return settings_mod.switch(entry, settings_mod.ONLINE_CALLS_SETTING, _ENV_SWITCH, True, environ)
 
 
 def _deployment_params(litellm_params: Mapping[str, Any], logging_obj: Any) -> Mapping[str, Any]:

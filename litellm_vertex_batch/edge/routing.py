@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,11 +51,7 @@ def names_plugin_id(kwargs: Mapping[str, Any]) -> bool:
 def default_on(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> bool:
     """Whether the operator made this plugin the default for calls that name no provider."""
     entry = files_settings_entry() if config is None else config
-    environ = os.environ if environ is None else environ
-    value = settings_mod.resolve_env_reference(entry.get(DEFAULT_SETTING), environ)
-    if value is None:
-        value = environ.get(_ENV_DEFAULT)
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    return settings_mod.switch(entry, DEFAULT_SETTING, _ENV_DEFAULT, False, environ)
 
 
 def _parsed_body(request: Any) -> Mapping[str, Any]:

@@ -18,7 +18,7 @@ from ..cloud import credentials
 from ..core import settings as settings_mod
 from ..core.errors import ConfigurationError, VertexBatchError
 from .call_context import files_settings_entry
-from .deployments import _router_model_list, served_deployments
+from .deployments import _router_model_list, invalid_prices, served_deployments
 from .online import online_calls_on
 from .routing import default_on
 
@@ -41,8 +41,8 @@ def serving_line(version: str, provider_names: frozenset[str]) -> tuple[int, str
             problems.append(f"{exc.message}{f' ({exc.detail})' if exc.detail else ''}")
     names = ", ".join(sorted(provider_names)) + (" and calls naming no provider" if default_on() else "")
     deployments = "; ".join(f"{d.model_name} -> {d.model}" for d in served_deployments()) or "none"
-    native = files_settings_entry().get(settings_mod.NATIVE_STORAGE_SETTING) or \
-        os.environ.get("LITELLM_VERTEX_BATCH_NATIVE_STORAGE")
+    native = settings_mod.option(files_settings_entry(), settings_mod.NATIVE_STORAGE_SETTING,
+                                 "LITELLM_VERTEX_BATCH_NATIVE_STORAGE")
     text = (f"litellm-vertex-batch active on LiteLLM {version}: serves custom-llm-provider {names}; files in "
             f"gs://{s.bucket}/{s.prefix}; Vertex AI project {s.project} in {s.location}; deployments: {deployments}; "
             f"online calls on vertex_batch/ deployments {'on' if online_calls_on() else 'off'}; Vertex-native "
@@ -80,6 +80,9 @@ def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]]
             await asyncio.sleep(0.5)
         level, text = serving_line(version, provider_names())
         log.log(level, text)
+        for refused in invalid_prices():
+            log.error("litellm-vertex-batch refuses a price: %s (prices must be finite numbers >= 0); batches of "
+                      "that model are priced without it, from LiteLLM's price map", refused)
         if level == logging.INFO:
             settings = settings_mod.resolve({}, files_settings_entry(), os.environ)
             try:

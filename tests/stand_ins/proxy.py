@@ -20,7 +20,10 @@ MASTER_KEY = "sk-stand-in-master-key"
 
 class Proxy:
     def __init__(self, env: Mapping[str, str], config: Path = REPO_ROOT / "proxy_config.yaml",
-                 extra_env: Mapping[str, str] | None = None, timeout: float = 90.0) -> None:
+                 extra_env: Mapping[str, str] | None = None, timeout: float = 90.0,
+                 litellm_cli: Path | None = None) -> None:
+        #: the ``litellm`` command to run: this venv's, or another venv's (another LiteLLM release)
+        self.litellm_cli = litellm_cli or Path(sys.executable).with_name("litellm")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
@@ -31,14 +34,14 @@ class Proxy:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proxy:
-        litellm_cli = Path(sys.executable).with_name("litellm")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(litellm_cli), "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(self.litellm_cli), "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"proxy exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
             try:
                 if httpx.get(f"{self.url}/health/liveliness", timeout=2).status_code == 200:

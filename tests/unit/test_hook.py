@@ -9,6 +9,7 @@ import logging
 import litellm
 import pytest
 
+from litellm_vertex_batch.edge import inactive
 from litellm_vertex_batch.edge import install as hook
 
 
@@ -36,8 +37,7 @@ def restore_litellm(monkeypatch):
     from litellm.proxy.openai_files_endpoints import file_content_streaming_handler as streaming
 
     from litellm_vertex_batch.edge import compat
-    name = compat.streaming_providers_name(streaming)
-    monkeypatch.setattr(streaming, name, getattr(streaming, name))
+    monkeypatch.setattr(streaming, compat.STREAMING_PROVIDERS, getattr(streaming, compat.STREAMING_PROVIDERS))
     monkeypatch.setattr(litellm, "custom_provider_map", list(litellm.custom_provider_map))
 
 
@@ -83,6 +83,6 @@ def test_missing_internal_is_logged_with_the_litellm_version(restore_litellm, mo
         hook.log.removeHandler(handler)
     message = "\n".join(r.getMessage() for r in records if r.levelno >= logging.ERROR)
     assert "NOT active" in message and "litellm.afile_content" in message
-    assert hook.litellm_version() in message and hook.litellm_version() != "unknown"
+    assert inactive.litellm_version() in message and inactive.litellm_version() != "unknown"
     assert not hasattr(litellm, "afile_content")
     assert {name: getattr(litellm, name) for name in before} == before  # nothing was patched

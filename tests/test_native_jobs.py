@@ -310,6 +310,8 @@ def test_a_finished_job_is_charged_once_to_its_creator_across_replicas(stand_ins
     assert 0 < event["response_cost"] <= full
     assert event["slo"]["metadata"]["user_api_key_team_id"] == "team-a"
     assert event["slo"]["metadata"]["user_api_key_user_id"] == "alice"
+    from litellm_vertex_batch.core import ids
+    assert event["call_id"] == ids.charge_id("job", job["name"])
 
 
 def charge_events(spy_log, job_name: str, timeout: float = 10) -> list[dict[str, Any]]:

@@ -181,6 +181,9 @@ def test_charged_once_across_replicas_repeats_and_a_restart(stand_ins, proxy_b, 
         assert make_client(proxy_c).batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
     events = charges(spy_log, batch.id)
     assert len(events) == 1 and events[0]["response_cost"] > 0
+    # the charge's own id, derived from the batch: a re-delivery after a crash would carry the same one
+    from litellm_vertex_batch.core import ids
+    assert events[0]["call_id"] == ids.charge_id("batch", batch.id)
 
 
 def test_operator_price_override_in_model_list(stand_ins, alice_b, admin_c, spy_log):

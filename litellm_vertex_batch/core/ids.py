@@ -12,6 +12,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase: sorted in ASCII
 FILE_PREFIX = "file-vb"
@@ -89,3 +90,14 @@ def _parse(value: object, prefix: str) -> str | None:
         return None
     token = value[len(prefix):]
     return token if _TOKEN_RE.fullmatch(token) else None
+
+
+#: fixed for ever: charge ids made by every release and replica must agree
+_CHARGE_NAMESPACE = uuid.UUID("5d0c3f0e-8a4b-5b7e-9a51-6c1f2f0b7a11")
+
+
+def charge_id(kind: str, key: str) -> str:
+    """The logging call id of the one charge for a batch (``kind`` "batch", ``key`` its id) or a Vertex-native job
+    ("job", its resource name): the same on every replica and every retry, so that a re-delivery after a crash is
+    the same event to LiteLLM (its spend log is keyed by it) and to every callback that looks."""
+    return str(uuid.uuid5(_CHARGE_NAMESPACE, f"{kind}:{key}"))

@@ -9,7 +9,6 @@ Pass-through jobs, which have no retrieve of their own, get a logging object of 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -36,12 +35,24 @@ async def log_batch_cost(logging_obj: Any, batch: Any, model: str, priced: Mappi
 
 def batch_cost_logger(logging_obj: Any, record: Mapping[str, Any], result: Mapping[str, Any],
                       batch: Any) -> CostLogger:
-    """Logs the batch's cost through the retrieve's ``logging_obj``, attributed to its creator."""
-    async def log() -> float:
+    """Logs the batch's cost through the retrieve's ``logging_obj``, attributed to its creator, under the charge's
+    own call id."""
+    async def log(charge_id: str) -> float:
+        _use_call_id(logging_obj, charge_id)
         _attribute_to_creator(logging_obj, record)
         return await log_batch_cost(logging_obj, batch, record.get("model") or "", result)
 
     return log
+
+
+def _use_call_id(logging_obj: Any, call_id: str) -> None:
+    """Make ``call_id`` the logging call's id everywhere LiteLLM reads it (the standard logging payload, callbacks)."""
+    logging_obj.litellm_call_id = call_id
+    if isinstance(getattr(logging_obj, "litellm_params", None), dict):
+        logging_obj.litellm_params["litellm_call_id"] = call_id
+    details = getattr(logging_obj, "model_call_details", None)
+    if isinstance(details, dict):
+        details["litellm_call_id"] = call_id
 
 
 def _attribute_to_creator(logging_obj: Any, record: Mapping[str, Any]) -> None:
@@ -77,12 +88,13 @@ def _batch(job: Mapping[str, Any], priced: Mapping[str, Any], endpoint: str) -> 
         **extension)
 
 
-async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any]) -> float:
-    """Log through a LiteLLM logging object of the plugin's own, attributed to the job's creator."""
+async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any],
+                       call_id: str) -> float:
+    """Log through a LiteLLM logging object of the plugin's own, attributed to the job's creator, under the
+    charge's call id."""
     from litellm.litellm_core_utils.litellm_logging import Logging
 
     model = bare_model(str(job.get("model") or ""))
-    call_id = str(uuid.uuid4())
     # a datetime, as LiteLLM's other callbacks (Prometheus, the service logger) subtract it from end times
     logging_obj = Logging(model=model, messages=[], stream=False, call_type="aretrieve_batch",
                           start_time=datetime.now(), litellm_call_id=call_id, function_id="vertex-batch-passthrough")

@@ -150,7 +150,7 @@ class BatchService:
             return batch, None
         token = record["token"]
         charged = await charges.once(self.store, layout.charge_record(self.s, token), layout.charge_lock(self.s, token),
-                                     logger_for(record, result, batch))
+                                     ids.charge_id("batch", batch_id), logger_for(record, result, batch))
         return batch, charged
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:

@@ -17,15 +17,15 @@ from typing import Any
 from .. import adapters
 from ..cloud.objects import Objects, read_lines
 from ..cloud.store import Store
-from ..core import states
+from ..core import ids, states
 from ..core.input_lines import bare_model
 from ..core.pricing import CostTally, price_info
 from ..core.settings import Settings
 from .charges import once
 
 JOB_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/batchPredictionJobs/(\d+)$")
-#: Logs a priced job (job, priced result, creator) through LiteLLM; returns the cost logged.
-JobCostLogger = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]], Awaitable[float]]
+#: Logs a priced job (job, priced result, creator, charge id) through LiteLLM; returns the cost logged.
+JobCostLogger = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], str], Awaitable[float]]
 
 
 def _key(job: Mapping[str, Any]) -> str:
@@ -50,15 +50,15 @@ async def observe(store: Store, settings: Settings, job: Mapping[str, Any], call
         await store.write_json(creator_name, dict(caller), only_if_absent=True)
         return False
 
-    async def log() -> float:
+    async def log(charge_id: str) -> float:
         found = await store.read_json(creator_name)
         creator = found[0] if found else caller
         model = bare_model(str(job.get("model") or ""))
         overrides = overrides_for(model) if overrides_for else None
         tally = await store.run_blocking(price_output, objects_for, job, overrides)
-        return await log_cost(job, tally.as_result(), creator)
+        return await log_cost(job, tally.as_result(), creator, charge_id)
 
-    return await once(store, charged_name, lock_name, log)
+    return await once(store, charged_name, lock_name, ids.charge_id("job", str(job["name"])), log)
 
 
 def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],

@@ -34,6 +34,7 @@ class SpyLogger(CustomLogger):
             "call_type": kwargs.get("call_type"),
             "response_cost": kwargs.get("response_cost"),
             "model": kwargs.get("model"),
+            "call_id": kwargs.get("litellm_call_id"),
             "batch_id": getattr(response_obj, "id", None),
             "batch_status": getattr(response_obj, "status", None),
             "slo": _plain({k: slo.get(k) for k in ("response_cost", "model", "prompt_tokens", "completion_tokens",

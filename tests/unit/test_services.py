@@ -158,7 +158,7 @@ def test_finished_job_is_finalized_and_charged_once(world: World) -> None:
     logged: list[float] = []
 
     def logger_for(record: Any, result: Any, found: Any) -> Any:
-        async def log() -> float:
+        async def log(charge_id: str) -> float:
             logged.append(result["cost"])
             return float(result["cost"])
         return log
@@ -175,6 +175,77 @@ def test_finished_job_is_finalized_and_charged_once(world: World) -> None:
     again, charged_again = run(world.batches(Caller(is_admin=True)).retrieve_and_charge(batch["id"], logger_for))
     assert charged_again is False and again["output_file_id"] == done["output_file_id"]
     assert len(logged) == 1 and logged[0] > 0
+
+
+def _finished_batch(world: World) -> dict[str, Any]:
+    file_id = _uploaded(world, [line("a"), line("b")])
+    batch = run(world.batches().create(file_id, "/v1/chat/completions", "24h", None, None))
+    world.vertex.finish(next(iter(world.vertex.jobs)), lambda row: gemini_response("ok", 5, 2))
+    return batch
+
+
+def recording_logger(deliveries: list[str]) -> Any:
+    def logger_for(record: Any, result: Any, found: Any) -> Any:
+        async def log(charge_id: str) -> float:
+            deliveries.append(charge_id)
+            return float(result["cost"])
+        return log
+    return logger_for
+
+
+def test_the_charge_carries_an_id_derived_from_the_batch_and_written_before_logging(world: World) -> None:
+    batch = _finished_batch(world)
+    seen_in_claim: list[Any] = []
+
+    def logger_for(record: Any, result: Any, found: Any) -> Any:
+        async def log(charge_id: str) -> float:
+            lock = run_in_loop_read(world, f"litellm-vertex-batch/locks/{record['token']}.charge")
+            seen_in_claim.append(lock.get("charge_id"))
+            return float(result["cost"])
+        return log
+
+    deliveries: list[str] = []
+    _, charged = run(world.batches().retrieve_and_charge(batch["id"], logger_for))
+    assert charged is True
+    assert seen_in_claim == [ids.charge_id("batch", batch["id"])]
+    _, again = run(world.batches(Caller(is_admin=True)).retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    assert again is False and deliveries == []
+    assert ids.charge_id("batch", batch["id"]) != ids.charge_id("batch", batch["id"] + "x")
+    assert ids.charge_id("batch", batch["id"]) != ids.charge_id("job", batch["id"])
+
+
+def run_in_loop_read(world: World, name: str) -> dict[str, Any]:
+    found = world.objects.read_bytes(name)
+    assert found is not None, name
+    return json.loads(found[0])
+
+
+def test_a_charge_record_that_cannot_be_written_does_not_fail_the_retrieve_and_a_redelivery_keeps_the_id(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm_vertex_batch.services import charges
+
+    batch = _finished_batch(world)
+    write = world.objects.write_bytes
+
+    def failing_charge_records(name: str, *args: Any, **kwargs: Any) -> Any:
+        if "/charges/" in name:
+            raise TransientError("Cloud Storage answered 503: backend unavailable", 503)
+        return write(name, *args, **kwargs)
+
+    monkeypatch.setattr(world.objects, "write_bytes", failing_charge_records)
+    deliveries: list[str] = []
+    found, charged = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    assert found["status"] == "completed" and charged is True
+    # within the lease nobody delivers it again, although no record says it was charged
+    _, again = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    assert again is False and len(deliveries) == 1
+    # the holder's record never came; after the lease the charge is delivered again, as the same event
+    monkeypatch.setattr(world.objects, "write_bytes", write)
+    monkeypatch.setattr(charges, "CHARGE_LEASE_SECONDS", 0)
+    _, redelivered = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    assert redelivered is True and deliveries == [ids.charge_id("batch", batch["id"])] * 2
+    _, after = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    assert after is False and len(deliveries) == 2
 
 
 def test_a_retrieve_while_running_charges_nothing(world: World) -> None:

@@ -87,6 +87,7 @@ def faulty(stand_ins, fault_proxy, vertex_fault_proxy, replica_config, spy_log) 
            "LITELLM_VERTEX_BATCH_RETRY_SECONDS": str(RETRY_SECONDS),
            "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
            "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": str(LEASE_SECONDS),
+           "LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS": str(LEASE_SECONDS),
            "SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)}
     with Proxy(stand_ins.env, config=replica_config, extra_env=env) as running:
         yield running
@@ -603,6 +604,88 @@ def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, fault
     assert set(listed) == final, (
         f"files.list shows files of {batch.id} that its result does not name (orphans of the killed attempt): "
         f"{orphans}; final output/error: {sorted(final)}; plugin log lines:\n" + "\n".join(plugin_lines[-10:]))
+
+
+# ---- a charge interrupted by a killed replica ---------------------------------------------------------------------
+
+SMALL_UPLOAD = r"^/upload/storage/v1/b/batch-bucket/o\?uploadType=multipart"
+
+
+def test_a_replica_killed_between_logging_a_charge_and_recording_it_redelivers_the_same_event(
+        stand_ins, faults, faulty, fc, spy_log):
+    """The replica charging a batch is SIGKILLed after LiteLLM has logged the cost and while it writes the charge
+    record (held at the fault proxy). After the charge lease the restarted replica delivers the charge again: the
+    same ``litellm_call_id`` (derived from the batch), never a second id, and never a third delivery."""
+    from litellm_vertex_batch.core import ids
+
+    if faulty.process is None or faulty.process.poll() is not None:
+        faulty.stop()
+        faulty.start()
+    batch = create_batch(fc, upload(fc, lines("charge-kill-", 5)).id)
+    token = batch.id.removeprefix("batch_vb")
+    wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
+    held = faults.gcs.inject(SMALL_UPLOAD, None, method="POST", count=1, delay_seconds=60,
+                             body_regex=rf"charges/{token}\.json")
+    outcome: dict[str, Any] = {}
+
+    def retrieve() -> None:
+        try:
+            outcome["batch"] = make_client(faulty).with_options(timeout=90).batches.retrieve(
+                batch.id, extra_headers=PROVIDER)
+        except Exception as exc:  # noqa: BLE001 - the proxy is killed under this call
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=retrieve, daemon=True)
+    thread.start()
+    wait_until(lambda: held.served == 1, 60, "the charging replica to reach the charge record's write")
+    first = wait_until(lambda: charges(spy_log, batch.id), 10, "the first delivery")
+    faulty.process.send_signal(signal.SIGKILL)
+    faulty.process.wait(10)
+    thread.join(15)
+    faults.gcs.clear()
+    assert "batch" not in outcome, f"the retrieve answered before the kill: {outcome}"
+    assert not gcs_bucket(stand_ins).blob(f"{PREFIX}charges/{token}.json").exists()
+
+    faulty.stop()
+    faulty.start()
+    fresh = make_client(faulty)
+    charge_id = ids.charge_id("batch", batch.id)
+    deadline = time.monotonic() + LEASE_SECONDS + 30
+    while len(charges(spy_log, batch.id)) < 2 and time.monotonic() < deadline:
+        assert fresh.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+        time.sleep(0.5)
+    for _ in range(3):
+        assert fresh.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+    events = charges(spy_log, batch.id)
+    assert [e["call_id"] for e in events] == [charge_id, charge_id], events
+    assert first[0]["response_cost"] == events[1]["response_cost"] > 0
+    assert gcs_bucket(stand_ins).blob(f"{PREFIX}charges/{token}.json").exists()
+    SERVED["charge redelivered after kill"] += 1
+
+
+def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing(stand_ins, faults, faulty, fc,
+                                                                                 spy_log):
+    """The claim's write reaches Cloud Storage but its answer is lost (the client retries and meets its own
+    precondition): the claimer reads the claim back, knows it holds it, and finalizes at once instead of reporting
+    ``finalizing`` until the lease lapses."""
+    if faulty.process is None or faulty.process.poll() is not None:
+        faulty.stop()
+        faulty.start()
+    batch = create_batch(fc, upload(fc, lines("lost-claim-", 5)).id)
+    token = batch.id.removeprefix("batch_vb")
+    wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
+    lost = faults.gcs.inject(SMALL_UPLOAD, None, method="POST", count=1, lose_answer=True,
+                             body_regex=rf"locks/{token}\.finalize")
+    started = time.monotonic()
+    done = fc.batches.retrieve(batch.id, extra_headers=PROVIDER)
+    while done.status != "completed" and time.monotonic() - started < LEASE_SECONDS + 10:
+        time.sleep(0.2)
+        done = fc.batches.retrieve(batch.id, extra_headers=PROVIDER)
+    took = time.monotonic() - started
+    assert lost.served == 1, "the claim's answer was never lost"
+    assert done.status == "completed" and took < LEASE_SECONDS - 1, (done.status, took)
+    assert len(charges(spy_log, batch.id)) == 1
+    SERVED["finalize claim answer lost"] += 1
 
 
 # ---- downloads that fail, fail honestly ----------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -79,19 +78,10 @@ class Store:
 
     async def claim(self, name: str, lease_seconds: float, note: Mapping[str, Any] | None = None) -> bool:
         """Take the lease object ``name``: True if it was free, or held longer than ``lease_seconds`` ago.
-        ``note`` is written into it (what the holder is about to do)."""
-        now = time.time()
-        body = {**(note or {}), "claimed_at": now}
-        if await self.write_json(name, body, only_if_absent=True):
-            return True
-        found = await self.read_json(name)
-        if found is None:
-            return await self.write_json(name, body, only_if_absent=True)
-        held, generation = found
-        if now - float(held.get("claimed_at", 0)) < lease_seconds:
-            return False
-        log.warning("taking over %s, held since %s (its holder stopped)", name, held.get("claimed_at"))
-        return await self.write_json(name, body, if_generation=generation)
+        ``note`` is written into it (what the holder is about to do). See ``leases.py``."""
+        from . import leases
+
+        return await leases.claim(self, name, lease_seconds, note) is not None
 
     async def stream(self, name: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
         """The object's bytes in chunks, each read off the event loop.

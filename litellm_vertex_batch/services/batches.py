@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..cloud import leases
 from ..cloud.objects import ObjectInfo
 from ..cloud.store import Store
 from ..cloud.vertex import BATCH_LABEL, VertexClient
@@ -150,7 +151,8 @@ class BatchService:
             return batch, None
         token = record["token"]
         charged = await charges.once(self.store, layout.charge_record(self.s, token), layout.charge_lock(self.s, token),
-                                     ids.charge_id("batch", batch_id), logger_for(record, result, batch))
+                                     ids.charge_id("batch", batch_id), logger_for(record, result, batch),
+                                     self.s.charge_lease_seconds)
         return batch, charged
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
@@ -184,9 +186,11 @@ class BatchService:
         token = record["token"]
         task = _running.get(token)
         if task is None:
-            if not await self.store.claim(layout.finalize_lock(self.s, token), self.s.finalize_lease_seconds):
+            lock = layout.finalize_lock(self.s, token)
+            holder = await leases.claim(self.store, lock, self.s.finalize_lease_seconds)
+            if holder is None:
                 return None
-            task = asyncio.create_task(self._finalize_claimed(record, job))
+            task = asyncio.create_task(self._finalize_claimed(record, job, holder))
             _running[token] = task
             task.add_done_callback(lambda _t: _running.pop(token, None))
         try:
@@ -194,13 +198,15 @@ class BatchService:
         except TimeoutError:
             return None
 
-    async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    async def _finalize_claimed(self, record: dict[str, Any], job: dict[str, Any], holder: str) -> dict[str, Any]:
         token = record["token"]
+        lock = layout.finalize_lock(self.s, token)
         try:
-            result = await self.store.run_blocking(finalize, self.store.objects, self.s, record, job,
-                                                   int(time.time()))
+            async with leases.holding(self.store, lock, holder, self.s.finalize_lease_seconds):
+                result = await self.store.run_blocking(finalize, self.store.objects, self.s, record, job,
+                                                       int(time.time()))
         except BaseException:
-            await self.store.delete(layout.finalize_lock(self.s, token))  # let the next retrieve retry
+            await leases.release(self.store, lock)  # let the next retrieve retry, as soon as storage allows
             raise
         stored = await self.store.write_json(layout.batch_result(self.s, token), records.dump(result),
                                              only_if_absent=True)

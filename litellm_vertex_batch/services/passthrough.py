@@ -58,7 +58,8 @@ async def observe(store: Store, settings: Settings, job: Mapping[str, Any], call
         tally = await store.run_blocking(price_output, objects_for, job, overrides)
         return await log_cost(job, tally.as_result(), creator, charge_id)
 
-    return await once(store, charged_name, lock_name, ids.charge_id("job", str(job["name"])), log)
+    return await once(store, charged_name, lock_name, ids.charge_id("job", str(job["name"])), log,
+                      settings.charge_lease_seconds)
 
 
 def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],

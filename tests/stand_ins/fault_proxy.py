@@ -13,7 +13,9 @@ resumable upload's session URI (and ``mediaLink``) keeps going through it. Fault
         fp.inject(r"/upload/", status=None, lose_answer=True)      # the upstream acts, its answer is lost
         fp.served()  # {"status:503": 2, ...}                       fp.clear()
 
-A fault matches the request's path plus ``?query`` (``re.search``) and, if given, its method; the first fault
+A fault matches the request's path plus ``?query`` (``re.search``) and, if given, its method and ``body_regex``
+(searched in a request body of at most ``MAX_BODY_MATCH`` bytes, read whole first: e.g. the object name inside a
+small multipart upload, which has no name in its URL); the first fault
 with ``count`` left is used for the next matching request. ``status``: an HTTP status answered in Google's
 JSON error format (the request body is read and discarded first, as a server would), ``0`` = close the
 connection without an answer (nothing is forwarded), ``None`` = forward (after ``delay_seconds``, if any).
@@ -52,6 +54,7 @@ MAX_FAULTS = 100
 MAX_COUNT = 100_000
 MAX_DELAY_SECONDS = 120.0
 MAX_DISCARD_BYTES = 256 * 1024 * 1024
+MAX_BODY_MATCH = 1024 * 1024
 UPSTREAM_READ_SECONDS = 120.0
 LOG_SIZE = 5000
 CHUNK = 64 * 1024
@@ -72,11 +75,16 @@ class Fault:
     drop_after_bytes: int | None = None
     lose_answer: bool = False
     message: str | None = None
+    body_regex: str | None = None
     served: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _body_pattern: re.Pattern[bytes] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._pattern = re.compile(self.path_regex)
+        self._body_pattern = re.compile(self.body_regex.encode()) if self.body_regex else None
+        if self.body_regex and self.drop_after_bytes is not None:
+            raise ValueError("body_regex cannot be combined with drop_after_bytes")
         if self.status is not None and not (self.status == 0 or 100 <= int(self.status) <= 599):
             raise ValueError(f"status must be 0, None or an HTTP status, got {self.status!r}")
         if self.drop_after_bytes is not None and (self.status is not None or int(self.drop_after_bytes) < 0):
@@ -102,8 +110,14 @@ class Fault:
             return "delay"
         return f"status:{self.status}"
 
-    def matches(self, method: str, target: str) -> bool:
-        return self.count > 0 and (not self.method or self.method == method) and bool(self._pattern.search(target))
+    def matches(self, method: str, target: str, body: bytes | None = None) -> bool:
+        if self.count <= 0 or (self.method and self.method != method) or not self._pattern.search(target):
+            return False
+        return self._body_pattern is None or (body is not None and bool(self._body_pattern.search(body)))
+
+    def wants_body(self, method: str, target: str) -> bool:
+        return self._body_pattern is not None and self.count > 0 and (not self.method or self.method == method) \
+            and bool(self._pattern.search(target))
 
     def public(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -141,11 +155,11 @@ class FaultProxy:
     # ---- faults (thread-safe; also reachable over HTTP at /_faults) ---------------------------------------
     def inject(self, path_regex: str, status: int | None = 503, method: str | None = None, count: int = 1,
                delay_seconds: float = 0.0, drop_after_bytes: int | None = None, lose_answer: bool = False,
-               message: str | None = None) -> Fault:
+               message: str | None = None, body_regex: str | None = None) -> Fault:
         fault = Fault(path_regex=path_regex, status=status, method=method, count=int(count),
                       delay_seconds=float(delay_seconds),
                       drop_after_bytes=None if drop_after_bytes is None else int(drop_after_bytes),
-                      lose_answer=bool(lose_answer), message=message)
+                      lose_answer=bool(lose_answer), message=message, body_regex=body_regex)
         with self._lock:
             if len(self._faults) >= MAX_FAULTS:
                 raise ValueError(f"at most {MAX_FAULTS} faults at a time; clear() first")
@@ -178,10 +192,14 @@ class FaultProxy:
             entries = list(self.log)
         return [e for e in entries if (not method or e["method"] == method.upper()) and pattern.search(e["target"])]
 
-    def _take(self, method: str, target: str) -> Fault | None:
+    def _wants_body(self, method: str, target: str) -> bool:
+        with self._lock:
+            return any(fault.wants_body(method, target) for fault in self._faults)
+
+    def _take(self, method: str, target: str, body: bytes | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, target):
+                if fault.matches(method, target, body):
                     fault.count -= 1
                     fault.served += 1
                     self._served[fault.kind] += 1
@@ -254,7 +272,7 @@ class FaultProxy:
             elif request.method == "POST":
                 body = await request.json()
                 allowed = {"path_regex", "status", "method", "count", "delay_seconds", "drop_after_bytes",
-                           "lose_answer", "message"}
+                           "lose_answer", "message", "body_regex"}
                 unknown = set(body) - allowed
                 if unknown:
                     raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -270,11 +288,15 @@ class FaultProxy:
             target = request.rel_url.raw_path_qs
             entry = self._record({"time": time.time(), "method": request.method, "target": target,
                                   "fault": None, "status": None})
-            fault = self._take(request.method, target)
+            body = None
+            if request.body_exists and (request.content_length or 0) <= MAX_BODY_MATCH and \
+                    self._wants_body(request.method, target):
+                body = await request.read()
+            fault = self._take(request.method, target, body)
             if fault is not None:
                 entry["fault"] = fault.kind
                 if fault.lose_answer:
-                    return await self._forward_and_lose(request, entry, fault.delay_seconds)
+                    return await self._forward_and_lose(request, entry, fault.delay_seconds, body)
                 if fault.delay_seconds and not await self._sleep(request, fault.delay_seconds):
                     entry["status"] = "client gone"
                     return _abort(request)
@@ -285,7 +307,7 @@ class FaultProxy:
                     entry["status"] = fault.status
                     return await self._error_response(request, fault)
             try:
-                return await self._forward(request, entry, fault.drop_after_bytes if fault else None)
+                return await self._forward(request, entry, fault.drop_after_bytes if fault else None, body)
             except _Cut:
                 entry["status"] = "cut mid-body"
                 return _abort(request)
@@ -313,10 +335,11 @@ class FaultProxy:
         return web.json_response(body, status=code)
 
     async def _forward(self, request: web.Request, entry: dict[str, Any],
-                       drop_after_bytes: int | None) -> web.StreamResponse:
+                       drop_after_bytes: int | None, read_body: bytes | None = None) -> web.StreamResponse:
         assert self._session is not None
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        body = _body(request, drop_after_bytes) if request.body_exists else None
+        body: Any = read_body if read_body is not None else (
+            _body(request, drop_after_bytes) if request.body_exists else None)
         url = self.upstream + request.rel_url.raw_path_qs
         try:
             upstream = await self._session.request(
@@ -355,12 +378,13 @@ class FaultProxy:
             return response
 
     async def _forward_and_lose(self, request: web.Request, entry: dict[str, Any],
-                                delay_seconds: float) -> web.StreamResponse:
+                                delay_seconds: float, read_body: bytes | None = None) -> web.StreamResponse:
         """The upstream gets the whole request (after ``delay_seconds``, even if the client has given up by then:
         a slow server finishing the work) and answers; the client gets no answer."""
         assert self._session is not None
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        body = await request.read() if request.body_exists else None  # bounded by client_max_size
+        body = read_body if read_body is not None else (
+            await request.read() if request.body_exists else None)  # bounded by client_max_size
         deadline = time.monotonic() + min(delay_seconds, MAX_DELAY_SECONDS)
         while (left := deadline - time.monotonic()) > 0 and not self._stopping.is_set():  # type: ignore[union-attr]
             await asyncio.sleep(min(0.05, left))

@@ -28,7 +28,7 @@ HOSTILE = {"vertex_api_base": "http://attacker.example", "api_base": "http://att
            "vertex_location": "victim-location", "gcs_bucket_name": "victim-bucket", "bucket_name": "victim-bucket",
            "vertex_credentials": '{"type": "service_account"}', "gcs_path_service_account": "/etc/passwd",
            "gcs_credentials": "/etc/passwd", "gcs_prefix": "hijack/", "team_access": "true",
-           "retry_seconds": "0", "timeout_seconds": "0.001", "finalize_lease_seconds": "0",
+           "retry_seconds": "0", "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "charge_lease_seconds": "0",
            "model_info": {"input_cost_per_token_batches": -1}, "input_cost_per_token_batches": -1}
 MODEL_LIST = [
     {"model_name": "flash-lite", "litellm_params": {"model": "vertex_batch/gemini-2.5-flash-lite"},
@@ -59,7 +59,7 @@ def test_request_kwargs_never_become_settings(router):
                                                             "litellm-vertex-batch/")
     assert s.vertex_api_base is None and s.gcs_endpoint is None and s.vertex_credentials is None
     assert s.gcs_credentials is None and s.team_access is True and s.retry_seconds == 30.0
-    assert s.timeout_seconds == 60.0 and s.finalize_lease_seconds == 900.0
+    assert s.timeout_seconds == 60.0 and s.finalize_lease_seconds == 900.0 and s.charge_lease_seconds == 300.0
     assert ctx.deployment is None
 
 

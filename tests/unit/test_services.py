@@ -222,8 +222,6 @@ def run_in_loop_read(world: World, name: str) -> dict[str, Any]:
 
 def test_a_charge_record_that_cannot_be_written_does_not_fail_the_retrieve_and_a_redelivery_keeps_the_id(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from litellm_vertex_batch.services import charges
-
     batch = _finished_batch(world)
     write = world.objects.write_bytes
 
@@ -241,8 +239,11 @@ def test_a_charge_record_that_cannot_be_written_does_not_fail_the_retrieve_and_a
     assert again is False and len(deliveries) == 1
     # the holder's record never came; after the lease the charge is delivered again, as the same event
     monkeypatch.setattr(world.objects, "write_bytes", write)
-    monkeypatch.setattr(charges, "CHARGE_LEASE_SECONDS", 0)
-    _, redelivered = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
+    import dataclasses
+
+    service = world.batches()
+    service.s = dataclasses.replace(service.s, charge_lease_seconds=0)
+    _, redelivered = run(service.retrieve_and_charge(batch["id"], recording_logger(deliveries)))
     assert redelivered is True and deliveries == [ids.charge_id("batch", batch["id"])] * 2
     _, after = run(world.batches().retrieve_and_charge(batch["id"], recording_logger(deliveries)))
     assert after is False and len(deliveries) == 2

@@ -91,8 +91,9 @@ async def holding(store: Store, name: str, holder: str, lease_seconds: float) ->
             await task
 
 
-async def release(store: Store, name: str) -> None:
-    """Delete the lease; when storage fails, keep trying in the background until it recovers."""
+async def release(store: Store, name: str, holder: str) -> None:
+    """Delete the lease ``holder`` holds; when storage fails, keep trying in the background until it recovers (and
+    stop if meanwhile the lease lapsed and another holder took it)."""
     try:
         await store.delete(name)
         return
@@ -104,6 +105,9 @@ async def release(store: Store, name: str) -> None:
         while time.monotonic() < deadline:
             await asyncio.sleep(RELEASE_RETRY_SECONDS)
             try:
+                found = await store.read_json(name)
+                if found is None or found[0].get("holder") != holder:
+                    return  # gone, or taken over by another holder: not ours to delete
                 await store.delete(name)
                 log.info("released %s", name)
                 return

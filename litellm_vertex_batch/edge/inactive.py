@@ -27,13 +27,20 @@ def not_active_line(version: str, reason: str) -> str:
             "as before, and Files/Batches calls for it get LiteLLM's own answer.")
 
 
-def inactive_plugin(error: BaseException) -> Any:
-    """A do-nothing callback for ``litellm_settings.callbacks``, after logging why the plugin is not active."""
+def log_to_stderr() -> None:
+    """The proxy configures no handler for third-party loggers: give the package's one, so every module's lines
+    (``logging.getLogger(__name__)``) reach the proxy log, named by module."""
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s:%(levelname)s: %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
+        log.setLevel(logging.INFO)
         log.propagate = False
+
+
+def inactive_plugin(error: BaseException) -> Any:
+    """A do-nothing callback for ``litellm_settings.callbacks``, after logging why the plugin is not active."""
+    log_to_stderr()
     log.error(not_active_line(litellm_version(), f"importing it failed ({type(error).__name__}: {error})"))
     try:
         from litellm.integrations.custom_logger import CustomLogger

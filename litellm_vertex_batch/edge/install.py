@@ -18,25 +18,13 @@ from typing import Any
 from ..core import versions
 from ..core.settings import PROVIDER
 from . import compat
-from .inactive import litellm_version, not_active_line
+from .inactive import litellm_version, log_to_stderr, not_active_line
 from .native_routes import install_native_routes
 from .routing import install_routing, is_plugin_id, names_plugin_id
 from .startup import report_when_ready
 from .sync_calls import install_sync
 
 log = logging.getLogger(__name__)
-
-
-def _log_to_stderr() -> None:
-    """The proxy configures no handler for third-party loggers: give the package's one, so every module's lines
-    (``logging.getLogger(__name__)``) reach the proxy log, named by module."""
-    package_log = logging.getLogger("litellm_vertex_batch")
-    if not package_log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s:%(levelname)s: %(message)s", "%H:%M:%S"))
-        package_log.addHandler(handler)
-        package_log.setLevel(logging.INFO)
-        package_log.propagate = False
 
 
 HANDLERS = ("acreate_file", "afile_retrieve", "afile_delete", "afile_list", "afile_content",
@@ -78,7 +66,7 @@ def install(handlers: Any, provider: str) -> bool:
     import litellm
     from litellm.utils import client
 
-    _log_to_stderr()
+    log_to_stderr()
     version = litellm_version()
     problem = versions.version_problem(version, os.environ)
     if problem is None:

@@ -206,7 +206,7 @@ class BatchService:
                 result = await self.store.run_blocking(finalize, self.store.objects, self.s, record, job,
                                                        int(time.time()))
         except BaseException:
-            await leases.release(self.store, lock)  # let the next retrieve retry, as soon as storage allows
+            await leases.release(self.store, lock, holder)  # the next retrieve retries, as soon as storage allows
             raise
         stored = await self.store.write_json(layout.batch_result(self.s, token), records.dump(result),
                                              only_if_absent=True)

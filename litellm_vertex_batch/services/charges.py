@@ -1,15 +1,15 @@
 """Batch spend into LiteLLM's books: once per batch, whatever replica or retrieve sees it finished.
 
 The price is computed at finalization (``finalize.py`` with ``core/pricing.py``) from each row's own tokens.
-Logging it is the edge's job (``edge/cost_events.py``, handed in as ``log``); here a claim object in the bucket
+Logging it is the edge's job (``edge/cost_events.py``, handed in as ``log_cost``); here a claim object in the bucket
 makes that happen once across retrieves, replicas and restarts, and a claim whose holder died before logging
 is retried after the ``charge_lease_seconds`` setting (default 300).
 
 Every delivery of one charge carries the same call id (``ids.charge_id``, derived from the batch or job and written
 into the claim before the cost is logged). So in the worst case - the holder dies between logging and writing the
 charge record, or the record cannot be written - a second delivery after the lease is the *same* event: LiteLLM's
-spend log keeps one row for it, and callbacks see a repeated id they can recognise, never a second charge with an
-id of its own.
+spend log gets the same request id again, and callbacks see a repeated id they can recognise, never a second
+charge with an id of its own.
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ async def once(store: Store, done_name: str, lock_name: str, charge_id: str, log
     """
     if await store.read_json(done_name) is not None:
         return False
-    if not await store.claim(lock_name, lease_seconds, {"charge_id": charge_id}):
+    holder = await leases.claim(store, lock_name, lease_seconds, {"charge_id": charge_id})
+    if holder is None:
         return False
     try:
         cost = await log_cost(charge_id)
     except BaseException:
-        await leases.release(store, lock_name)
+        await leases.release(store, lock_name, holder)
         raise
     try:
         await store.write_json(done_name, records.dump({"charged_at": time.time(), "cost": cost,

@@ -4,6 +4,7 @@ retried until storage recovers, and a renewed lease is not taken over while its 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -70,8 +71,9 @@ def test_a_release_that_fails_is_retried_until_storage_recovers(monkeypatch: pyt
     monkeypatch.setattr(objects, "delete", failing_delete)
 
     async def scenario() -> tuple[bool, float]:
-        assert await leases.claim(store, LOCK, 3600) is not None
-        await leases.release(store, LOCK)  # fails now; the lease would hold for an hour
+        holder = await leases.claim(store, LOCK, 3600)
+        assert holder is not None
+        await leases.release(store, LOCK, holder)  # fails now; the lease would hold for an hour
         assert await leases.claim(store, LOCK, 3600) is None
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -100,3 +102,33 @@ def test_a_renewed_lease_is_not_taken_over_while_its_holder_works() -> None:
 
     attempts, after = asyncio.run(scenario())
     assert attempts == [None] * 10 and after is not None
+
+
+def test_a_late_background_release_never_deletes_another_holders_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = MemoryObjects()
+    store = store_with(objects)
+    delete = objects.delete
+    broken = {"on": True}
+
+    def failing_delete(name: str) -> bool:
+        if broken["on"]:
+            raise TransientError("Cloud Storage answered 503: backend unavailable", 503)
+        return delete(name)
+
+    monkeypatch.setattr(leases, "RELEASE_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(objects, "delete", failing_delete)
+
+    async def scenario() -> tuple[str | None, list[str]]:
+        first = await leases.claim(store, LOCK, 0.1)
+        assert first is not None
+        await leases.release(store, LOCK, first)  # fails; retried in the background
+        await asyncio.sleep(0.15)  # the lease lapses and another replica takes it over
+        second = await leases.claim(store, LOCK, 0.1)
+        assert second not in (None, first)
+        broken["on"] = False
+        await asyncio.sleep(0.3)  # the background retry runs now that storage answers
+        return second, objects.names()
+
+    second, names = asyncio.run(scenario())
+    assert names == [LOCK]
+    assert json.loads(objects.read_bytes(LOCK)[0])["holder"] == second

@@ -88,6 +88,7 @@ def faulty(stand_ins, fault_proxy, vertex_fault_proxy, replica_config, spy_log) 
            "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
            "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": str(LEASE_SECONDS),
            "LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS": str(LEASE_SECONDS),
+           "LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS": str(LEASE_SECONDS),
            "SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)}
     with Proxy(stand_ins.env, config=replica_config, extra_env=env) as running:
         yield running
@@ -686,6 +687,47 @@ def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing
     assert done.status == "completed" and took < LEASE_SECONDS - 1, (done.status, took)
     assert len(charges(spy_log, batch.id)) == 1
     SERVED["finalize claim answer lost"] += 1
+
+
+def test_an_upload_killed_while_its_file_object_is_written_leaves_nothing_after_the_next_start(
+        stand_ins, faults, faulty, fc):
+    """SIGKILL while the original file is uploaded (its converted rows already stored): the README's promise that
+    an interrupted upload leaves nothing holds after the lease lapses, when the restarted replica sweeps at
+    start-up; no file was ever listed."""
+    if faulty.process is None or faulty.process.poll() is not None:
+        faulty.stop()
+        faulty.start()
+    bucket = gcs_bucket(stand_ins)
+    before = {b.name for b in bucket.list_blobs(prefix=PREFIX)}
+    rows = [chat_line(f"kill-up-{i}", "w" * 3000) for i in range(1000)]
+    held = faults.gcs.inject(rf"^/upload/.*[?&]name={NAME}files(?:%2F|/).*upload_id=", None, method="PUT", count=1,
+                             delay_seconds=60)
+    thread = threading.Thread(target=lambda: _ignore(lambda: upload(make_client(faulty).with_options(timeout=90),
+                                                                    rows)), daemon=True)
+    thread.start()
+    wait_until(lambda: held.served == 1, 60, "the upload to reach its file object")
+    left = {b.name for b in bucket.list_blobs(prefix=PREFIX)} - before
+    assert any(name.startswith(f"{PREFIX}vertex-input/") for name in left), left
+    assert any(name.startswith(f"{PREFIX}uploads/") for name in left), left
+    faulty.process.send_signal(signal.SIGKILL)
+    faulty.process.wait(10)
+    thread.join(15)
+    faults.gcs.clear()
+    time.sleep(LEASE_SECONDS + 0.5)  # the dead upload's lease lapses
+    faulty.stop()
+    faulty.start()
+    wait_until(lambda: not ({b.name for b in bucket.list_blobs(prefix=PREFIX)} - before) & left, 30,
+               "the start-up sweep to remove what the killed upload left")
+    assert not any(f.filename == "batch.jsonl" and f.bytes > 3_000_000
+                   for f in make_client(faulty).files.list(extra_headers=PROVIDER))
+    SERVED["upload killed, swept"] += 1
+
+
+def _ignore(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - the proxy is killed under this call
+        pass
 
 
 # ---- downloads that fail, fail honestly ----------------------------------------------------------------------

@@ -68,3 +68,16 @@ def charge_record(s: Settings, token: str) -> str:
 
 def deleted_file(s: Settings, token: str) -> str:
     return f"{s.prefix}deleted/{token}.json"
+
+
+def uploads_prefix(s: Settings) -> str:
+    """Leases of uploads in flight: the index the sweep reads to find what an interrupted upload left."""
+    return f"{s.prefix}uploads/"
+
+
+def upload_lease(s: Settings, token: str) -> str:
+    return f"{uploads_prefix(s)}{token}.json"
+
+
+def deleted_prefix(s: Settings) -> str:
+    return f"{s.prefix}deleted/"

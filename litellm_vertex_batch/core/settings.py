@@ -42,12 +42,13 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "timeout_seconds": (("timeout_seconds",), ("LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS",)),
     "finalize_lease_seconds": (("finalize_lease_seconds",), ("LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS",)),
     "charge_lease_seconds": (("charge_lease_seconds",), ("LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS",)),
+    "upload_lease_seconds": (("upload_lease_seconds",), ("LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS",)),
     "team_access": (("team_access",), ("LITELLM_VERTEX_BATCH_TEAM_ACCESS",)),
 }
 #: Defaults of the tuning settings: how long transient Google failures are retried, one call's timeout,
 #: and after how long an unfinished output rewrite (its replica died) is taken over.
 _TUNING_DEFAULTS = {"retry_seconds": 30.0, "timeout_seconds": 60.0, "finalize_lease_seconds": 900.0,
-                    "charge_lease_seconds": 300.0}
+                    "charge_lease_seconds": 300.0, "upload_lease_seconds": 120.0}
 _REQUIRED = ("bucket", "project", "location")
 #: Every key a deployment or files_settings entry may set (a request may set none of them).
 SETTING_KEYS = frozenset(key for keys, _ in _SOURCES.values() for key in keys)
@@ -70,6 +71,8 @@ class Settings:
     finalize_lease_seconds: float = _TUNING_DEFAULTS["finalize_lease_seconds"]
     #: after how long a charge whose holder logged nothing it could record is delivered again (same id)
     charge_lease_seconds: float = _TUNING_DEFAULTS["charge_lease_seconds"]
+    #: after how long without renewal an upload counts as interrupted (the sweep removes what it left)
+    upload_lease_seconds: float = _TUNING_DEFAULTS["upload_lease_seconds"]
     #: keys of the creator's team may use a file or batch too (else only the creator's key and admins)
     team_access: bool = True
 

@@ -66,6 +66,18 @@ def _bucket_problem(s: settings_mod.Settings) -> str | None:
     return None
 
 
+async def _sweep(s: settings_mod.Settings) -> None:
+    """Remove what interrupted uploads and deletions left (a crash before this start included)."""
+    from ..cloud.gcs import GcsObjects
+    from ..cloud.store import Store
+    from ..services.sweep import sweep
+
+    try:
+        await sweep(Store(GcsObjects(s)), s)
+    except VertexBatchError as exc:
+        log.warning("litellm-vertex-batch could not sweep gs://%s/%s: %s", s.bucket, s.prefix, exc.message)
+
+
 def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]],
                       timeout_seconds: float = 120.0) -> None:
     """Schedule the report on the proxy's event loop (nothing to do outside one)."""
@@ -92,6 +104,8 @@ def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]]
             if problem:
                 log.error("litellm-vertex-batch cannot read gs://%s/%s with its Cloud Storage credentials: %s",
                           settings.bucket, settings.prefix, problem)
+            else:
+                await _sweep(settings)
 
     task: Any = loop.create_task(wait_and_report())
     _tasks.add(task)

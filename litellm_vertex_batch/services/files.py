@@ -4,6 +4,7 @@ retrieve, list, delete and streamed content.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any
 
 from ..adapters import ADAPTERS
+from ..cloud import leases
 from ..cloud.objects import ObjectInfo
 from ..cloud.store import CHUNK, Store
 from ..core import ids, jsonl, layout, records
@@ -129,21 +131,32 @@ class FileService:
                     **self.caller.owner_fields(), **(extra_metadata or {})}
         written: list[str] = []
         objects = self.store.objects
+        # a lease marks the upload in flight until the file object exists: if this process dies (SIGKILL skips the
+        # clean-up below), the lapsed lease tells the sweep which converted rows nobody owns (``services/sweep.py``)
+        lease = layout.upload_lease(self.s, token)
+        holder = await leases.claim(self.store, lease, self.s.upload_lease_seconds) if purpose == "batch" else None
         try:
-            if purpose == "batch":
-                with tempfile.TemporaryFile() as rows:
-                    summary = await self.store.run_blocking(convert_input, source, rows, model, self.resolve_model)
-                    metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
-                                    lines=str(summary.lines),
-                                    deployment=summary.deployment or metadata.get("deployment", ""))
-                    written.append(layout.vertex_input(self.s, token))
-                    await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
-            written.append(layout.file_object(self.s, token))
-            await self.store.run_blocking(objects.upload, written[-1], source, metadata)
+            async with contextlib.AsyncExitStack() as renewing:
+                if holder is not None:
+                    await renewing.enter_async_context(leases.holding(self.store, lease, holder,
+                                                                      self.s.upload_lease_seconds))
+                if purpose == "batch":
+                    with tempfile.TemporaryFile() as rows:
+                        summary = await self.store.run_blocking(convert_input, source, rows, model, self.resolve_model)
+                        metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
+                                        lines=str(summary.lines),
+                                        deployment=summary.deployment or metadata.get("deployment", ""))
+                        written.append(layout.vertex_input(self.s, token))
+                        await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
+                written.append(layout.file_object(self.s, token))
+                await self.store.run_blocking(objects.upload, written[-1], source, metadata)
             return await self.retrieve(token)
         except BaseException:
             await self._discard(written)  # nothing half-written: a file the caller was not given does not stay
             raise
+        finally:
+            if holder is not None:
+                await leases.release(self.store, lease, holder)
 
     async def _discard(self, names: list[str]) -> None:
         for name in reversed(names):

@@ -730,6 +730,35 @@ def _ignore(call: Callable[[], Any]) -> None:
         pass
 
 
+def test_a_batches_list_survives_one_job_vertex_cannot_read(stand_ins, faults, fc):
+    """Vertex answers 503 to every read of one listed batch's job: the list still answers, that batch shown as far
+    as its record tells (not final, so the client polls again), the others as Vertex tells."""
+    unreadable = create_batch(fc, upload(fc, lines("list-bad-", 2)).id)
+    readable = create_batch(fc, upload(fc, lines("list-good-", 2)).id)
+    job_id = jobs_labelled(stand_ins, unreadable.id)[0]["name"].rsplit("/", 1)[-1]
+    faults.vertex_http.inject(rf"batchPredictionJobs/{job_id}$", 503, method="GET", count=10_000,
+                              message="backend unavailable")
+    listed = {b.id: b for b in fc.batches.list(limit=20, extra_headers=PROVIDER).data}
+    faults.vertex_http.clear()
+    assert unreadable.id in listed and readable.id in listed
+    assert listed[unreadable.id].status == "in_progress"
+    assert listed[readable.id].status in ("validating", "in_progress", "finalizing", "completed")
+
+
+def test_a_retried_delete_after_a_lost_answer_is_not_a_404_and_leaves_nothing(stand_ins, fc):
+    """The caller's delete worked but its answer never arrived; its retry answers ``deleted`` again (not 404), and
+    nothing of the file remains; the file itself answers 404."""
+    file = upload(fc, lines("del-retry-", 3))
+    token = file.id.removeprefix("file-vb")
+    first = fc.files.delete(file.id, extra_headers=PROVIDER)
+    again = fc.files.delete(file.id, extra_headers=PROVIDER)  # the client's retry
+    assert first.deleted and again.deleted and again.id == file.id
+    names = [b.name for b in gcs_bucket(stand_ins).list_blobs(prefix=PREFIX) if token in b.name]
+    assert names == [f"{PREFIX}deleted/{token}.json"], names  # the tombstone alone, swept after its window
+    with pytest.raises(openai.NotFoundError):
+        fc.files.retrieve(file.id, extra_headers=PROVIDER)
+
+
 # ---- downloads that fail, fail honestly ----------------------------------------------------------------------
 
 def _big_file(fc: Any, prefix: str) -> tuple[Any, bytes]:

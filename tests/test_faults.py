@@ -664,6 +664,31 @@ def test_a_replica_killed_between_logging_a_charge_and_recording_it_redelivers_t
     SERVED["charge redelivered after kill"] += 1
 
 
+def test_a_charge_record_storage_refuses_does_not_fail_the_completed_retrieve(stand_ins, faults, fc, spy_log):
+    """Cloud Storage answers 503 to the charge record's write until retries give up: the retrieve that logged the
+    cost still answers the completed batch; once storage recovers and the charge lease lapses, the one redelivery
+    carries the same id, and then the record stops any further one."""
+    from litellm_vertex_batch.core import ids
+
+    batch = create_batch(fc, upload(fc, lines("charge-503-", 3)).id)
+    token = batch.id.removeprefix("batch_vb")
+    wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
+    refused = faults.gcs.inject(SMALL_UPLOAD, 503, method="POST", count=10_000, message="backend unavailable",
+                                body_regex=rf"charges/{token}\.json")
+    done = wait_done(fc, batch.id, timeout=60)
+    assert done.status == "completed" and refused.served >= 1
+    assert len(charges(spy_log, batch.id)) == 1
+    faults.gcs.clear()
+    deadline = time.monotonic() + LEASE_SECONDS + 30
+    while len(charges(spy_log, batch.id)) < 2 and time.monotonic() < deadline:
+        assert fc.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+        time.sleep(0.5)
+    for _ in range(3):
+        assert fc.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+    assert [e["call_id"] for e in charges(spy_log, batch.id)] == [ids.charge_id("batch", batch.id)] * 2
+    assert gcs_bucket(stand_ins).blob(f"{PREFIX}charges/{token}.json").exists()
+
+
 def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing(stand_ins, faults, faulty, fc,
                                                                                  spy_log):
     """The claim's write reaches Cloud Storage but its answer is lost (the client retries and meets its own

@@ -187,6 +187,23 @@ def wait_job_state(stand_ins, batch_id: str, states: tuple[str, ...], timeout: f
         time.sleep(0.2)
 
 
+def retrieve_in_background(proxy: Proxy, batch_id: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """A ``batches.retrieve`` on a thread of its own (the proxy may be killed under it): the thread, and where its
+    answer (``batch``) or exception (``error``) lands."""
+    outcome: dict[str, Any] = {}
+
+    def retrieve() -> None:
+        try:
+            outcome["batch"] = make_client(proxy).with_options(timeout=90).batches.retrieve(
+                batch_id, extra_headers=PROVIDER)
+        except Exception as exc:  # noqa: BLE001 - the proxy is killed under this call
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=retrieve, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
 def charges(spy_log, batch_id: str) -> list[dict[str, Any]]:
     return [e for e in spy_events(spy_log)
             if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
@@ -543,17 +560,7 @@ def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, fault
         faults.gcs.inject(output_put, None, method="PUT", count=1)  # passes the output file
     held = faults.gcs.inject(output_put, None, method="PUT", count=1, delay_seconds=60)  # held until the kill
 
-    outcome: dict[str, Any] = {}
-
-    def claim_and_finalize() -> None:
-        try:
-            outcome["batch"] = make_client(faulty).with_options(timeout=90).batches.retrieve(
-                batch.id, extra_headers=PROVIDER)
-        except Exception as exc:  # noqa: BLE001 - the proxy is killed under this call
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=claim_and_finalize, daemon=True)
-    thread.start()
+    thread, outcome = retrieve_in_background(faulty, batch.id)
     wait_until(lambda: held.served == 1, 30, "the finalizing replica to reach the held upload")
     lock = gcs_bucket(stand_ins).blob(f"{PREFIX}locks/{token}.finalize")
     assert lock.exists(), "finalization runs without its claim"
@@ -627,17 +634,7 @@ def test_a_replica_killed_between_logging_a_charge_and_recording_it_redelivers_t
     wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
     held = faults.gcs.inject(SMALL_UPLOAD, None, method="POST", count=1, delay_seconds=60,
                              body_regex=rf"charges/{token}\.json")
-    outcome: dict[str, Any] = {}
-
-    def retrieve() -> None:
-        try:
-            outcome["batch"] = make_client(faulty).with_options(timeout=90).batches.retrieve(
-                batch.id, extra_headers=PROVIDER)
-        except Exception as exc:  # noqa: BLE001 - the proxy is killed under this call
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=retrieve, daemon=True)
-    thread.start()
+    thread, outcome = retrieve_in_background(faulty, batch.id)
     wait_until(lambda: held.served == 1, 60, "the charging replica to reach the charge record's write")
     first = wait_until(lambda: charges(spy_log, batch.id), 10, "the first delivery")
     faulty.process.send_signal(signal.SIGKILL)

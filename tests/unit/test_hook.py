@@ -70,18 +70,25 @@ def test_other_providers_reach_the_original(restore_litellm, monkeypatch):
     assert seen == [{"batch_id": "b", "custom_llm_provider": "openai"}] and handlers.calls == []
 
 
-def test_missing_internal_is_logged_with_the_litellm_version(restore_litellm, monkeypatch):
-    monkeypatch.delattr(litellm, "afile_content")
-    before = {name: getattr(litellm, name) for name in hook.HANDLERS if hasattr(litellm, name)}
+def install_and_capture(handlers: object) -> tuple[bool, list[str]]:
+    """``hook.install(handlers)`` and the error lines it logged."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     hook.log.addHandler(handler)
     try:
-        assert hook.install(RecordingHandlers(), "vertex_batch") is False
+        installed = hook.install(handlers, "vertex_batch")
     finally:
         hook.log.removeHandler(handler)
-    message = "\n".join(r.getMessage() for r in records if r.levelno >= logging.ERROR)
+    return installed, [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+
+
+def test_missing_internal_is_logged_with_the_litellm_version(restore_litellm, monkeypatch):
+    monkeypatch.delattr(litellm, "afile_content")
+    before = {name: getattr(litellm, name) for name in hook.HANDLERS if hasattr(litellm, name)}
+    installed, errors = install_and_capture(RecordingHandlers())
+    assert installed is False
+    message = "\n".join(errors)
     assert "NOT active" in message and "litellm.afile_content" in message
     assert inactive.litellm_version() in message and inactive.litellm_version() != "unknown"
     assert not hasattr(litellm, "afile_content")

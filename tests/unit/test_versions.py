@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import tomllib
@@ -12,6 +11,7 @@ import pytest
 
 from litellm_vertex_batch.core import versions
 from litellm_vertex_batch.edge import install as hook
+from tests.unit.test_hook import install_and_capture
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,16 +49,9 @@ def test_install_on_an_unsupported_release_logs_not_active_and_changes_nothing(m
     before = {name: getattr(litellm, name) for name in hook.HANDLERS}
     monkeypatch.setattr(hook, "litellm_version", lambda: "1.90.0")
     monkeypatch.delenv(versions.ALLOW_UNTESTED_ENV, raising=False)
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    hook.log.addHandler(handler)
-    try:
-        assert hook.install(object(), "vertex_batch") is False
-    finally:
-        hook.log.removeHandler(handler)
+    installed, [message] = install_and_capture(object())
+    assert installed is False
     assert {name: getattr(litellm, name) for name in hook.HANDLERS} == before
-    [message] = [r.getMessage() for r in records if r.levelno == logging.ERROR]
     assert "NOT active on LiteLLM 1.90.0" in message and "outside the ones it is tested on" in message
 
 

@@ -19,6 +19,7 @@ from ..core.import_rules import inline_schema_refs
 from ..core.input_lines import CUSTOM_ID_KEY
 from ..core.states import rfc3339_to_unix
 from . import litellm_compat
+from .chat_fast import FastAnswers, FastRequests
 
 
 @functools.cache
@@ -90,7 +91,8 @@ def _candidates_include_thoughts(usage: Mapping[str, Any]) -> bool:
 
 
 class CompletionReader:
-    """Turns Gemini responses into chat.completion bodies, reusing one LiteLLM config and logging object."""
+    """Turns Gemini responses into chat.completion bodies, reusing one LiteLLM config and logging object;
+    plain answers are built from templates proven against LiteLLM's own body (``chat_fast``)."""
 
     def __init__(self, model: str) -> None:
         import httpx
@@ -104,15 +106,26 @@ class CompletionReader:
         self._logging.optional_params = {}
         self._raw = httpx.Response(200, headers={"content-type": "application/json"},
                                    request=httpx.Request("POST", "https://aiplatform.googleapis.com"))
+        self.fast = FastAnswers(self.litellm_body, self.litellm_usage)
 
-    def read(self, response: Mapping[str, Any]) -> tuple[dict[str, Any], RowUsage]:
+    def litellm_body(self, response: Mapping[str, Any]) -> dict[str, Any]:
+        """LiteLLM's own chat.completion body for one Gemini response (the reference)."""
         from litellm.types.utils import ModelResponse
 
         model = str(response.get("modelVersion") or self.model).split("@")[0]
         result = litellm_compat.google_response_to_openai(self._config)(
             completion_response=dict(response), model_response=ModelResponse(), model=model,
             logging_obj=self._logging, raw_response=self._raw)
-        body = result.model_dump(exclude_none=False)
+        return result.model_dump(exclude_none=False)
+
+    def litellm_usage(self, usage_metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """LiteLLM's own usage object for one ``usageMetadata``, as a body carries it."""
+        completion: Any = {"usageMetadata": dict(usage_metadata)}  # LiteLLM's TypedDict, named per release
+        usage = self._config._calculate_usage(completion_response=completion)
+        return dict(usage.model_dump(exclude_none=False))
+
+    def read(self, response: Mapping[str, Any]) -> tuple[dict[str, Any], RowUsage]:
+        body = self.fast.body(response)
         created = rfc3339_to_unix(response.get("createTime"))
         if created is not None:
             body["created"] = created
@@ -128,6 +141,17 @@ def _usage(usage: Mapping[str, Any]) -> RowUsage:
                     reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0))
 
 
+class ChatRowMapper:
+    """One batch's chat lines -> Vertex rows; plain lines built from skeletons proven against LiteLLM."""
+
+    def __init__(self, model: str) -> None:
+        self.fast = FastRequests(lambda body: vertex_request(body, model))
+
+    def rows(self, carried_id: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes | None]:
+        request, shape = self.fast.request(body)
+        return [{CUSTOM_ID_KEY: carried_id, "request": request}], shape
+
+
 class ChatCompletions:
     url = "/v1/chat/completions"
 
@@ -138,6 +162,9 @@ class ChatCompletions:
 
     def vertex_rows(self, carried_id: str, body: dict[str, Any], model: str) -> list[dict[str, Any]]:
         return [{CUSTOM_ID_KEY: carried_id, "request": vertex_request(body, model)}]
+
+    def row_mapper(self, model: str) -> ChatRowMapper:
+        return ChatRowMapper(model)
 
     def response_reader(self, model: str) -> CompletionReader:
         return CompletionReader(model)

@@ -50,6 +50,15 @@ class ResponseReader(Protocol):
         ...
 
 
+class RowMapper(Protocol):
+    """Maps one batch's line bodies (one model) to Vertex rows, reusing per-batch work across lines."""
+
+    def rows(self, carried_id: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes | None]:
+        """The rows, and a key naming their shape when every line of that shape yields rows that pass or fail
+        Vertex's import rules alike (then the rules are checked once per shape); raises like ``vertex_rows``."""
+        ...
+
+
 class Endpoint(Protocol):
     """One OpenAI batch ``url`` (``/v1/chat/completions``, ...) on Vertex batch prediction."""
 
@@ -61,6 +70,10 @@ class Endpoint(Protocol):
 
     def vertex_rows(self, carried_id: str, body: dict[str, Any], model: str) -> list[dict[str, Any]]:
         """The Vertex input rows for one line, each carrying ``carried_id``; raises when LiteLLM cannot map it."""
+        ...
+
+    def row_mapper(self, model: str) -> RowMapper:
+        """A mapper for one batch's lines: ``vertex_rows``' results, faster where it can prove them equal."""
         ...
 
     def response_reader(self, model: str) -> ResponseReader:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import jsonl
-from .endpoint import Endpoint
+from .endpoint import Endpoint, RowMapper
 from .import_rules import MAX_LINE_NESTING, TypeTracker, nesting_problem, row_problems
 
 #: Key on every Vertex row that carries the OpenAI custom_id; Vertex echoes extra top-level keys.
@@ -134,6 +134,11 @@ class InputConverter:
         self._fixed_model = model is not None
         self._seen_ids: set[str] = set()
         self._types = TypeTracker()
+        self._mappers: dict[str, RowMapper] = {}
+        #: row shapes whose first line passed the import rules: every line of that shape passes them alike
+        self._clean_shapes: set[bytes] = set()
+        #: whether the last line's rows were built from its input's parsed values only (no NaN can be in them)
+        self._proven = False
 
     def convert(self, line_no: int, raw: bytes) -> list[dict[str, Any]] | None:
         """The line's Vertex rows, or None when it has a problem (added to ``summary``)."""
@@ -145,8 +150,7 @@ class InputConverter:
                             _custom_id_of(raw))
             return None
         try:
-            text = raw.decode("utf-8")
-            entry = jsonl.loads(text)
+            entry = jsonl.loads_fast(raw)
         except UnicodeDecodeError as exc:
             summary.add(line_no, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
             return None
@@ -163,31 +167,62 @@ class InputConverter:
             summary.add(line_no, "must be a JSON object")
             return None
         custom_id = entry.get("custom_id")
-        problem = self._shape_problem(raw, text, entry) or self._entry_problem(entry, custom_id)
+        problem = self._shape_problem(raw, entry) or self._entry_problem(entry, custom_id)
         if problem:
             summary.add(line_no, problem, custom_id)
             return None
         assert isinstance(custom_id, str)  # _entry_problem refused anything else
         self._seen_ids.add(custom_id)
-        endpoint = self.endpoints[entry["url"]]
         try:
-            rows = endpoint.vertex_rows(carried_custom_id(custom_id), entry["body"], summary.model or "")
+            rows, shape = self._mapper(entry["url"]).rows(carried_custom_id(custom_id), entry["body"])
         except Exception as exc:  # LiteLLM's mapping refuses what it cannot express
             summary.add(line_no, f"cannot be mapped to a Vertex request: {exc}", custom_id)
             return None
-        for row in rows:
-            for reason in row_problems(row) + self._types.conflicts(row, line_no):
-                summary.add(line_no, reason, custom_id)
+        self._proven = shape is not None
+        if shape is not None and shape in self._clean_shapes:
+            return rows
+        problems = [reason for row in rows for reason in row_problems(row) + self._types.conflicts(row, line_no)]
+        for reason in problems:
+            summary.add(line_no, reason, custom_id)
+        if shape is not None and not problems:
+            self._clean_shapes.add(shape)
         return rows
 
+    def encoded(self, line_no: int, raw: bytes) -> list[bytes]:
+        """The line's Vertex rows as JSON lines; [] when the line has a problem (added to ``summary``)."""
+        rows = self.convert(line_no, raw)
+        if not rows:
+            return []
+        dump = jsonl.dumps_line_fast if self._proven else jsonl.dumps_line
+        encoded = []
+        for row in rows:
+            carried = row.get(CUSTOM_ID_KEY)
+            custom_id = carried[len(CUSTOM_ID_TAG):] if isinstance(carried, str) else None
+            try:
+                encoded.append(dump(row))
+            except UnicodeEncodeError as exc:
+                self.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
+                                          "which is not valid Unicode", custom_id)
+                return []
+            except ValueError as exc:  # a value LiteLLM's mapping made non-finite
+                self.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", custom_id)
+                return []
+        return encoded
+
+    def _mapper(self, url: str) -> RowMapper:
+        mapper = self._mappers.get(url)
+        if mapper is None:
+            mapper = self._mappers[url] = self.endpoints[url].row_mapper(self.summary.model or "")
+        return mapper
+
     @staticmethod
-    def _shape_problem(raw: bytes, text: str, entry: dict[str, Any]) -> str | None:
+    def _shape_problem(raw: bytes, entry: dict[str, Any]) -> str | None:
         """Problems of the line as written, checked only when its bytes make them possible (cheap)."""
         if raw.count(b"{") + raw.count(b"[") > MAX_LINE_NESTING:
             problem = nesting_problem(entry)
             if problem:
                 return problem
-        if raw.count(b'"custom_id"') > 1 and jsonl.top_level_keys(text).count("custom_id") > 1:
+        if raw.count(b'"custom_id"') > 1 and jsonl.top_level_keys(raw).count("custom_id") > 1:
             return "custom_id is given more than once in this line"
         return None
 

@@ -33,9 +33,13 @@ class RowCost:
         return self.prompt_cost + self.completion_cost
 
 
-def _tier_suffix(info: Mapping[str, Any], prompt_tokens: int) -> str:
+def _tiers(info: Mapping[str, Any]) -> list[int]:
+    """The prompt sizes (in thousands of tokens) above which the map prices differently, largest first."""
+    return sorted({int(m.group(1)) for key in info if (m := _TIER_KEY.match(key))}, reverse=True)
+
+
+def _tier_suffix(tiers: list[int], prompt_tokens: int) -> str:
     """``_above_200k_tokens`` when the row's prompt exceeds a tier the map prices, else ``""``."""
-    tiers = sorted({int(m.group(1)) for key in info if (m := _TIER_KEY.match(key))}, reverse=True)
     for thousands in tiers:
         if prompt_tokens > thousands * 1000:
             return f"_above_{thousands}k_tokens"
@@ -86,20 +90,37 @@ def _cache_rate(info: Mapping[str, Any], tier: str, input_rate: float) -> float:
     return input_rate
 
 
+@dataclass(frozen=True)
+class _Rates:
+    """The batch rates of one price tier (computed once per tier, not per row)."""
+
+    input: float
+    cache: float
+    character: float | None
+    output: float
+    reasoning: float | None
+
+    @classmethod
+    def of(cls, info: Mapping[str, Any], tier: str) -> _Rates:
+        input_rate = _rate(info, "input_cost_per_token", tier)
+        return cls(input=input_rate, cache=_cache_rate(info, tier, input_rate),
+                   character=batch_rate(info, "input_cost_per_character"),
+                   output=_rate(info, "output_cost_per_token", tier),
+                   reasoning=batch_rate(info, "output_cost_per_reasoning_token") if not tier else None)
+
+    def cost(self, tokens: RowTokens) -> RowCost:
+        cached = min(tokens.cached, tokens.input_tokens)
+        prompt_cost = (tokens.input_tokens - cached) * self.input + cached * self.cache
+        if tokens.characters and self.character is not None:  # priced per character, as LiteLLM prices it online
+            prompt_cost = tokens.characters * self.character
+        completion_cost = tokens.candidates * self.output + tokens.thoughts * (
+            self.reasoning if self.reasoning is not None else self.output)
+        return RowCost(prompt_cost=prompt_cost, completion_cost=completion_cost)
+
+
 def row_cost(tokens: RowTokens, info: Mapping[str, Any]) -> RowCost:
     """Batch cost of one successful row priced with ``info`` (a price map entry, overrides applied)."""
-    tier = _tier_suffix(info, tokens.input_tokens)
-    input_rate = _rate(info, "input_cost_per_token", tier)
-    cached = min(tokens.cached, tokens.input_tokens)
-    prompt_cost = (tokens.input_tokens - cached) * input_rate + cached * _cache_rate(info, tier, input_rate)
-    character_rate = batch_rate(info, "input_cost_per_character") if tokens.characters else None
-    if character_rate is not None:  # priced per character, as LiteLLM prices the same model online
-        prompt_cost = tokens.characters * character_rate
-    output_rate = _rate(info, "output_cost_per_token", tier)
-    reasoning_rate = batch_rate(info, "output_cost_per_reasoning_token") if not tier else None
-    completion_cost = tokens.candidates * output_rate + tokens.thoughts * (
-        reasoning_rate if reasoning_rate is not None else output_rate)
-    return RowCost(prompt_cost=prompt_cost, completion_cost=completion_cost)
+    return _Rates.of(info, _tier_suffix(_tiers(info), tokens.input_tokens)).cost(tokens)
 
 
 class CostTally:
@@ -107,6 +128,8 @@ class CostTally:
 
     def __init__(self, info: Mapping[str, Any]) -> None:
         self.info = info
+        self._tiers = _tiers(info)
+        self._rates: dict[str, _Rates] = {}
         self.prompt_cost = 0.0
         self.completion_cost = 0.0
         self.input_tokens = self.output_tokens = self.cached_tokens = self.reasoning_tokens = 0
@@ -117,7 +140,11 @@ class CostTally:
         if tokens is None:
             self.failed += 1
             return
-        cost = row_cost(tokens, self.info)
+        tier = _tier_suffix(self._tiers, tokens.input_tokens)
+        rates = self._rates.get(tier)
+        if rates is None:
+            rates = self._rates[tier] = _Rates.of(self.info, tier)
+        cost = rates.cost(tokens)
         self.prompt_cost += cost.prompt_cost
         self.completion_cost += cost.completion_cost
         self.input_tokens += tokens.input_tokens

@@ -19,7 +19,6 @@ from ..core import ids, jsonl, layout, records
 from ..core.access import Caller, may_access
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..core.input_lines import InputConverter, ResolvedModel, as_named, iter_lines
-from ..core.output_lines import row_custom_id
 from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,16 +80,7 @@ def convert_input(source: IO[bytes], rows: IO[bytes], model: str | None,
     source.seek(0)
     converter = InputConverter(ADAPTERS, model, resolve_model=resolve_model)
     for line_no, raw in iter_lines(_chunks(source)):
-        for row in converter.convert(line_no, raw) or ():
-            try:
-                encoded = jsonl.dumps_line(row)
-            except UnicodeEncodeError as exc:
-                converter.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
-                                               "which is not valid Unicode", row_custom_id(row))
-                break
-            except ValueError as exc:  # a value LiteLLM's mapping made non-finite
-                converter.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", row_custom_id(row))
-                break
+        for encoded in converter.encoded(line_no, raw):
             if not converter.summary.problems:
                 rows.write(encoded)
     summary = converter.finish()

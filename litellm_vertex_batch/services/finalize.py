@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
+import orjson
+
 from .. import adapters
 from ..cloud.objects import Objects, Writer, read_lines
 from ..core import ids, jsonl, layout, states
@@ -51,7 +53,7 @@ class _LazyWriter:
     def write(self, line: Mapping[str, Any]) -> None:
         if self._handle is None:
             self._handle = self.objects.open_write(self.name, self.metadata)
-        self._handle.write(jsonl.dumps_line(line))
+        self._handle.write(jsonl.dumps_line_fast(line))
         self.lines += 1
 
     def close(self) -> str | None:
@@ -68,11 +70,18 @@ class _LazyWriter:
         self._handle = None
 
 
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # what orjson refuses or reads differently, json decides (as before)
+        return json.loads(raw)
+
+
 def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
     for raw in read_lines(handle):
         if raw.strip():
             try:
-                row = json.loads(raw)
+                row = _loads(raw) if not jsonl.has_long_digits(raw) else json.loads(raw)
             except json.JSONDecodeError:
                 log.error("unreadable prediction row skipped: %.200r", raw)
                 continue

@@ -1,0 +1,253 @@
+"""Fast paths for the chat lines batches mostly carry, each proven against LiteLLM's own mapping.
+
+Why: LiteLLM maps one line in ~0.6 ms (``get_optional_params`` and pydantic objects per line), while the JSON
+itself takes ~0.01 ms. Batch lines repeat their parameters (the same model, temperature, schema on every line)
+and differ in their text, so:
+
+* **requests**: a line whose messages are plain text (roles system/developer/user/assistant, text content) is
+  built from a *skeleton*: LiteLLM's own request for the first line with the same parameters, with ``contents``
+  and ``system_instruction`` made from this line's text the way LiteLLM makes them;
+* **responses**: a plain Gemini answer (one candidate with one text part) is built from a *template*: LiteLLM's
+  own body for the first answer of the same shape, with this answer's id, text and usage (LiteLLM's own usage
+  computation, remembered per distinct ``usageMetadata``).
+
+Each skeleton and template is used only after the fast build of its first line equals LiteLLM's result byte for
+byte, and every ``CHECK_EVERY``-th fast line is compared again; one difference switches the fast path off for the
+rest of the batch (logged). Everything outside these shapes goes through LiteLLM. ``tests/unit/test_fast_paths.py``
+is the differential test over a large corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+#: A fast line compared with LiteLLM's mapping once in this many (besides the first of each shape).
+CHECK_EVERY = 1000
+#: Most distinct parameter sets (skeletons) or answer shapes (templates) remembered per batch.
+MAX_SHAPES = 256
+#: Most distinct ``usageMetadata`` values whose usage is remembered per batch.
+MAX_USAGES = 20_000
+
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "model"}
+_REQUEST_SLOTS = ("contents", "system_instruction")
+
+
+def plain_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, Any]]] | None:
+    """(system parts, contents) of plain-text messages as LiteLLM maps them, or None for any other messages.
+
+    LiteLLM takes every system (and developer) message out into ``system_instruction``, then merges
+    consecutive messages of one role into one content; text elements of a user list become one part each.
+    """
+    if type(messages) is not list or not messages:
+        return None
+    system: list[dict[str, str]] = []
+    contents: list[dict[str, Any]] = []
+    for message in messages:
+        if type(message) is not dict or len(message) != 2 or "content" not in message:
+            return None
+        role = _ROLES.get(message.get("role"))  # type: ignore[arg-type]
+        content = message["content"]
+        if role is None:
+            return None
+        if role == "system":
+            if type(content) is not str:
+                return None
+            system.append({"text": content})
+            continue
+        if type(content) is str:
+            parts = [{"text": content}]
+        elif role == "user" and type(content) is list and content:
+            parts = []
+            for element in content:
+                if type(element) is not dict or len(element) != 2 or element.get("type") != "text":
+                    return None
+                text = element.get("text")
+                if type(text) is not str or not text:  # LiteLLM drops empty text elements
+                    return None
+                parts.append({"text": text})
+        else:
+            return None
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    return (system, contents) if contents else None
+
+
+class _Skeleton:
+    """LiteLLM's request for one parameter set, with the message slots left open (read-only, shared)."""
+
+    def __init__(self, request: Mapping[str, Any]) -> None:
+        self.items = list(request.items())
+
+    def build(self, system: list[dict[str, str]], contents: list[dict[str, Any]]) -> dict[str, Any]:
+        slots = {"contents": contents, "system_instruction": {"parts": system}}
+        return {key: slots[key] if key in slots else value for key, value in self.items}
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
+
+
+class FastRequests:
+    """Maps one batch's chat bodies to Vertex requests: plain lines from skeletons, the rest by ``slow``."""
+
+    def __init__(self, slow: Callable[[dict[str, Any]], dict[str, Any]], check_every: int = CHECK_EVERY) -> None:
+        self.slow = slow
+        self.check_every = check_every
+        self.enabled = True
+        self.fast_lines = 0
+        self._skeletons: dict[bytes, _Skeleton | None] = {}
+
+    def shape_of(self, body: Mapping[str, Any]) -> tuple[bytes, list[dict[str, str]], list[dict[str, Any]]] | None:
+        """The skeleton key and message slots of a plain line, or None."""
+        plain = plain_messages(body.get("messages"))
+        if plain is None:
+            return None
+        try:
+            params = orjson.dumps({k: v for k, v in body.items() if k != "messages"})
+        except TypeError:  # an integer beyond 64 bits: LiteLLM maps it
+            return None
+        return params + (b"|system" if plain[0] else b"|"), plain[0], plain[1]
+
+    def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+        """The Vertex request and, when it was built from a proven skeleton, that skeleton's key."""
+        shape = self.shape_of(body) if self.enabled else None
+        if shape is None:
+            return self.slow(body), None
+        key, system, contents = shape
+        if key not in self._skeletons:  # first line of this parameter set: LiteLLM maps it, and proves the skeleton
+            full = self.slow(body)
+            if len(self._skeletons) < MAX_SHAPES:
+                candidate = _Skeleton(full) if "contents" in full and (
+                    ("system_instruction" in full) == bool(system)) else None
+                proven = candidate is not None and _same(candidate.build(system, contents), full)
+                self._skeletons[key] = candidate if proven else None
+            return full, None
+        skeleton = self._skeletons[key]
+        if skeleton is None:
+            return self.slow(body), None
+        built = skeleton.build(system, contents)
+        self.fast_lines += 1
+        if self.fast_lines % self.check_every == 0:
+            full = self.slow(body)
+            if not _same(built, full):
+                self._switch_off("request")
+                return full, None
+        return built, key
+
+    def _switch_off(self, what: str) -> None:
+        self.enabled = False
+        log.warning("litellm-vertex-batch: a fast %s differed from LiteLLM's mapping; this batch continues "
+                    "with LiteLLM's mapping only", what)
+
+
+class _Template:
+    """LiteLLM's chat.completion body for one answer shape, with id, text and usage left open."""
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = dict(body)
+        self.choice = dict(body["choices"][0])
+        self.message = dict(self.choice["message"])
+
+    def build(self, response_id: str, text: str, usage: dict[str, Any]) -> dict[str, Any]:
+        message = {**self.message, "content": text}
+        choice = {**self.choice, "message": message}
+        # ``created`` is the clock, as LiteLLM stamps it (the reader replaces it by the answer's createTime)
+        return {**self.body, "id": response_id, "created": int(time.time()), "choices": [choice], "usage": usage}
+
+
+def _same_answer(built: Mapping[str, Any], full: Mapping[str, Any]) -> bool:
+    """Equal but for ``created``, the clock at the moment each was made."""
+    return _same({**built, "created": None}, {**full, "created": None})
+
+
+_RESPONSE_KEYS = frozenset({"candidates", "modelVersion", "responseId", "createTime", "usageMetadata"})
+_CANDIDATE_KEYS = frozenset({"content", "finishReason", "avgLogprobs", "index"})
+
+
+def answer_shape(response: Mapping[str, Any]) -> tuple[bytes, str, str, Mapping[str, Any]] | None:
+    """(template key, response id, text, usageMetadata) of a plain Gemini answer, or None."""
+    if not _RESPONSE_KEYS.issuperset(response):
+        return None
+    candidates, usage = response.get("candidates"), response.get("usageMetadata")
+    response_id = response.get("responseId")
+    if type(candidates) is not list or len(candidates) != 1 or type(usage) is not dict or not usage:
+        return None
+    if type(response_id) is not str or not response_id or type(response.get("createTime")) is not str:
+        return None
+    candidate = candidates[0]
+    if type(candidate) is not dict or not _CANDIDATE_KEYS.issuperset(candidate):
+        return None
+    content = candidate.get("content")
+    if type(content) is not dict or content.keys() != {"parts", "role"} or content["role"] != "model":
+        return None
+    parts = content["parts"]
+    if type(parts) is not list or len(parts) != 1 or type(parts[0]) is not dict or parts[0].keys() != {"text"}:
+        return None
+    text = parts[0]["text"]
+    if type(text) is not str or not text:
+        return None
+    finish = candidate.get("finishReason")
+    key = orjson.dumps([response.get("modelVersion"), finish, sorted(candidate), "createTime" in response])
+    return key, response_id, text, usage
+
+
+class FastAnswers:
+    """Reads one batch's Gemini answers to chat.completion bodies: plain ones from templates, the rest by
+    ``slow``; ``usage_of`` is LiteLLM's usage computation for one ``usageMetadata``."""
+
+    def __init__(self, slow: Callable[[Mapping[str, Any]], dict[str, Any]],
+                 usage_of: Callable[[Mapping[str, Any]], dict[str, Any]], check_every: int = CHECK_EVERY) -> None:
+        self.slow = slow
+        self.usage_of = usage_of
+        self.check_every = check_every
+        self.enabled = True
+        self.fast_rows = 0
+        self._templates: dict[bytes, _Template | None] = {}
+        self._usages: dict[bytes, dict[str, Any]] = {}
+
+    def _usage(self, usage: Mapping[str, Any]) -> dict[str, Any]:
+        key = orjson.dumps(usage)
+        found = self._usages.get(key)
+        if found is None:
+            found = self.usage_of(usage)
+            if len(self._usages) < MAX_USAGES:
+                self._usages[key] = found
+        return found
+
+    def body(self, response: Mapping[str, Any]) -> dict[str, Any]:
+        shape = answer_shape(response) if self.enabled else None
+        if shape is None:
+            return self.slow(response)
+        key, response_id, text, usage = shape
+        if key not in self._templates:
+            full = self.slow(response)
+            if len(self._templates) < MAX_SHAPES:
+                candidate = _Template(full)
+                proven = _same_answer(candidate.build(response_id, text, self._usage(usage)), full)
+                self._templates[key] = candidate if proven else None
+            return full
+        template = self._templates[key]
+        if template is None:
+            return self.slow(response)
+        built = template.build(response_id, text, self._usage(usage))
+        self.fast_rows += 1
+        if self.fast_rows % self.check_every == 0:
+            full = self.slow(response)
+            if not _same_answer(built, full):
+                self.enabled = False
+                log.warning("litellm-vertex-batch: a fast chat.completion differed from LiteLLM's; this batch "
+                            "continues with LiteLLM's mapping only")
+                return full
+        return built

@@ -100,6 +100,10 @@ class GcsObjects:
     def uri(self, name: str) -> str:
         return f"gs://{self.bucket}/{name}"
 
+    def recipe(self) -> tuple[Any, tuple[Any, ...]]:
+        """How a worker process opens the same bucket (``cloud/processes.py``)."""
+        return GcsObjects, (self.settings, self.bucket)
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from google.api_core import exceptions as gexc
 
@@ -230,13 +234,30 @@ class _Writer:
         return int(self._objects._call(self._handle.write, data))
 
     def close(self) -> None:
+        """Complete the upload (the object appears). When completing fails, the upload is abandoned: left as it
+        was, garbage collection would close it again later, and publish it then."""
         if self._handle is not None:
-            self._objects._call(self._handle.close)
+            try:
+                self._objects._call(self._handle.close)
+            except BaseException:
+                self.discard()
+                raise
             self._handle = None
 
     def discard(self) -> None:
-        """An unfinished resumable upload never appears; closing would publish a partial object."""
-        self._handle = None
+        """Abandon the upload: its resumable session is cancelled, and its buffer closed so that garbage
+        collection (which closes an unclosed file object, and closing publishes) can never publish it."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        try:
+            handle.terminate()  # DELETE of the session on Cloud Storage
+        except Exception as exc:  # noqa: BLE001 - an abandoned session expires on its own within a week
+            log.debug("could not cancel an abandoned upload: %r", exc)
+        finally:
+            buffer = getattr(handle, "_buffer", None)
+            if buffer is not None and not buffer.closed:
+                buffer.close()
 
 
 def _object_info(blob: Any) -> ObjectInfo:

@@ -38,6 +38,24 @@ class Store:
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
 
+    @property
+    def heavy_in_process(self) -> bool:
+        """Whether ``run_heavy`` runs in a worker process (Cloud Storage, workers on), not a thread."""
+        from . import processes
+
+        return self._offload and hasattr(self.objects, "recipe") and processes.size() > 0
+
+    async def run_heavy(self, fn: Callable[..., T], *args: Any, small: bool = False) -> T:
+        """``fn(objects, *args)`` for work proportional to a file's size: in a worker process when the backend can
+        be rebuilt there (``heavy_in_process``), so it never holds the proxy's GIL; in a thread when it cannot, or
+        when the job is ``small`` (milliseconds of work: less than handing it over costs)."""
+        from . import processes
+
+        if small or not self.heavy_in_process:
+            return await self.run_blocking(fn, self.objects, *args)
+        recipe = self.objects.recipe()  # type: ignore[attr-defined]
+        return await processes.run(processes.run_with_objects, recipe, fn, *args)
+
     async def info(self, name: str) -> ObjectInfo | None:
         return await self.run_blocking(self.objects.info, name)
 

@@ -31,6 +31,17 @@ class VertexBatchError(Exception):
         if status_code is not None:
             self.status_code = status_code
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled whole (status, reason, ...), so an error raised in a worker process arrives as it was raised."""
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
+
+
+def _rebuild(cls: type[VertexBatchError], message: str, state: dict[str, object]) -> VertexBatchError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidRequest(VertexBatchError):
     status_code = 400

@@ -53,6 +53,32 @@ def serving_line(version: str, provider_names: frozenset[str]) -> tuple[int, str
     return logging.INFO, text
 
 
+WORKER_PROCESSES_SETTING = "worker_processes"
+
+
+def configure_worker_processes() -> str:
+    """Set how many worker processes convert uploads and rewrite outputs (``cloud/processes.py``) from
+    ``files_settings`` ``worker_processes`` (or ``LITELLM_VERTEX_BATCH_WORKER_PROCESSES``), and say what was set.
+    They start with the first large job (each loads LiteLLM: seconds of CPU a proxy that never gets one saves)."""
+    from ..cloud import processes
+
+    value = settings_mod.option(files_settings_entry(), WORKER_PROCESSES_SETTING,
+                                "LITELLM_VERTEX_BATCH_WORKER_PROCESSES")
+    try:
+        count = None if value in (None, "") else int(str(value).strip())
+        if count is not None and count < 0:
+            raise ValueError(value)
+    except ValueError:
+        log.error("litellm-vertex-batch setting %s must be a whole number >= 0, got %r; using %d",
+                  WORKER_PROCESSES_SETTING, value, processes.default_size())
+        count = None
+    processes.configure(count)
+    if processes.size() == 0:
+        return "uploads and output rewrites in threads of this proxy (worker_processes: 0)"
+    return (f"uploads and output rewrites in {processes.size()} worker process(es) (started with the first large "
+            "one)")
+
+
 def _bucket_problem(s: settings_mod.Settings) -> str | None:
     """Whether the bucket can be listed with the gateway's credentials (one object at most)."""
     from ..cloud.gcs import GcsObjects
@@ -91,6 +117,8 @@ def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]]
         while not _router_model_list() and loop.time() < deadline:
             await asyncio.sleep(0.5)
         level, text = serving_line(version, provider_names())
+        if level == logging.INFO:
+            text += "; " + configure_worker_processes()
         log.log(level, text)
         for refused in invalid_prices():
             log.error("litellm-vertex-batch refuses a price: %s (prices must be finite numbers >= 0); batches of "

@@ -27,6 +27,9 @@ from .charges import CostLogger
 from .finalize import finalize
 
 log = logging.getLogger(__name__)
+#: Batches of up to this many requests are rewritten in a thread of the proxy (milliseconds), larger ones in a
+#: worker process.
+IN_PROXY_MAX_ROWS = 200
 #: A batch whose Vertex job still cannot be found this long after creation was never submitted.
 UNSUBMITTED_AFTER_SECONDS = 600
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
@@ -203,8 +206,8 @@ class BatchService:
         lock = layout.finalize_lock(self.s, token)
         try:
             async with leases.holding(self.store, lock, holder, self.s.finalize_lease_seconds):
-                result = await self.store.run_blocking(finalize, self.store.objects, self.s, record, job,
-                                                       int(time.time()))
+                result = await self.store.run_heavy(finalize, self.s, record, job, int(time.time()),
+                                                    small=int(record.get("total") or 0) <= IN_PROXY_MAX_ROWS)
         except BaseException:
             await leases.release(self.store, lock, holder)  # the next retrieve retries, as soon as storage allows
             raise

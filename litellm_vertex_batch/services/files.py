@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any
@@ -18,7 +17,7 @@ from ..cloud.store import CHUNK, Store
 from ..core import ids, jsonl, layout, records
 from ..core.access import Caller, may_access
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
-from ..core.input_lines import InputConverter, ResolvedModel, as_named, iter_lines
+from ..core.input_lines import InputConverter, InputSummary, ResolvedModel, as_named, iter_lines
 from ..core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,9 @@ UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user
 #: Most files one list returns (OpenAI's ``limit`` bound).
 MAX_LIST_LIMIT = 10_000
 
+#: Uploads up to this size are converted in a thread of the proxy (a few milliseconds of its GIL), larger ones in
+#: a worker process.
+IN_PROXY_MAX_BYTES = 256 * 1024
 #: How much of an upload is read to find the first line's model (a line longer than this is routed by default).
 FIRST_LINE_LIMIT = 64 * 1024**2
 
@@ -63,6 +65,12 @@ def first_line_model(source: IO[bytes]) -> str | None:
         return None
     finally:
         source.seek(0)
+
+
+def _size(source: IO[bytes]) -> int:
+    size = source.seek(0, 2)
+    source.seek(0)
+    return size
 
 
 def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
@@ -131,13 +139,11 @@ class FileService:
                     await renewing.enter_async_context(leases.holding(self.store, lease, holder,
                                                                       self.s.upload_lease_seconds))
                 if purpose == "batch":
-                    with tempfile.TemporaryFile() as rows:
-                        summary = await self.store.run_blocking(convert_input, source, rows, model, self.resolve_model)
-                        metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
-                                        lines=str(summary.lines),
-                                        deployment=summary.deployment or metadata.get("deployment", ""))
-                        written.append(layout.vertex_input(self.s, token))
-                        await self.store.run_blocking(objects.upload, written[-1], rows, {"file_token": token})
+                    written.append(layout.vertex_input(self.s, token))  # removed again if anything below fails
+                    summary = await self._convert(source, written[-1], token, model)
+                    metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
+                                    lines=str(summary.lines),
+                                    deployment=summary.deployment or metadata.get("deployment", ""))
                 written.append(layout.file_object(self.s, token))
                 await self.store.run_blocking(objects.upload, written[-1], source, metadata)
             return await self.retrieve(token)
@@ -147,6 +153,24 @@ class FileService:
         finally:
             if holder is not None:
                 await leases.release(self.store, lease, holder)
+
+    async def _convert(self, source: IO[bytes], rows_name: str, token: str, model: str | None) -> InputSummary:
+        """Validate the upload and stream its Vertex rows into ``rows_name``: in a worker process when the upload
+        can be read there (the proxy's GIL stays free), the model name resolved here first (the router is here)."""
+        from .heavy import ModelTable, UnknownModelName, convert_to_object, shared_path
+
+        rows_metadata = {"file_token": token}
+        large = await self.store.run_blocking(_size, source) > IN_PROXY_MAX_BYTES
+        path = await self.store.run_blocking(shared_path, source) if large and self.store.heavy_in_process else None
+        if path is not None:
+            named = None if model else await self.store.run_blocking(first_line_model, source)
+            table = ModelTable({named: self.resolve_model(named)} if named else {})
+            try:
+                return await self.store.run_heavy(convert_to_object, path, rows_name, rows_metadata, model, table)
+            except UnknownModelName:  # the first line names no model: resolved line by line, here
+                pass
+        return await self.store.run_blocking(convert_to_object, self.store.objects, source, rows_name,
+                                             rows_metadata, model, self.resolve_model)
 
     async def _discard(self, names: list[str]) -> None:
         for name in reversed(names):

@@ -1,0 +1,112 @@
+"""Through a stock proxy (the repo's ``proxy_config.yaml`` plus one ``mock_response`` chat model), against the
+project's stand-ins: ``files.create`` of the generated input, the rewrite from the Vertex job's end to
+``completed``, the proxy's peak memory, and how the gateway answers meanwhile (``/health/liveliness`` and a
+``mock_response`` chat completion, sampled all along).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.stand_ins.proxy import MASTER_KEY, Proxy
+from tests.stand_ins.stack import StandIns
+
+REPO = Path(__file__).resolve().parent.parent
+MOCK_MODEL = "bench-mock-chat"
+
+
+def _config() -> Path:
+    config = yaml.safe_load((REPO / "proxy_config.yaml").read_text())
+    config["model_list"].append({"model_name": MOCK_MODEL, "litellm_params": {
+        "model": "openai/gpt-4o-mini", "api_key": "unused", "mock_response": "ok"}})
+    path = Path(tempfile.mkdtemp(prefix="bench-config-")) / "proxy_config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Sampler:
+    """Times a request every ``every`` seconds on its own connection, labelled by the phase it fell in."""
+
+    def __init__(self, url: str, every: float, request: dict[str, Any]) -> None:
+        self.url, self.every, self.request = url, every, request
+        self.phase = "idle"
+        self.samples: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=60) as http:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                http.request(**self.request).raise_for_status()
+                self.samples.setdefault(self.phase, []).append((time.perf_counter() - started) * 1000)
+                self._stop.wait(self.every)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self, phase: str) -> tuple[float, float, float] | None:
+        """(p50, p99, max) in ms."""
+        found = sorted(self.samples.get(phase) or [])
+        if not found:
+            return None
+        return (statistics.median(found), found[min(len(found) - 1, int(len(found) * 0.99))], found[-1])
+
+
+def run(directory: Path) -> dict[str, Any]:
+    from openai import OpenAI
+
+    source = directory / "input.jsonl"
+    with StandIns(pending_seconds=0.2, running_seconds=0.5, rows_per_file=50_000, timeout=600) as stand_ins, \
+            Proxy(stand_ins.env, config=_config(), timeout=120) as proxy:
+        client = OpenAI(base_url=proxy.url + "/v1", api_key=MASTER_KEY, timeout=3600, max_retries=0)
+        live = Sampler(proxy.url, 0.01, {"method": "GET", "url": "/health/liveliness"})
+        chat = Sampler(proxy.url, 0.05, {"method": "POST", "url": "/v1/chat/completions", "json": {
+            "model": MOCK_MODEL, "messages": [{"role": "user", "content": "hi"}]}})
+        # the workers load LiteLLM after the proxy starts: wait until a tiny upload is converted
+        client.files.create(file=("warm.jsonl", source.open("rb").readline()), purpose="batch")
+        baseline = _peak_mib(proxy.process.pid)
+        with live, chat:
+            time.sleep(3)
+            live.phase = chat.phase = "upload"
+            started = time.perf_counter()
+            with source.open("rb") as handle:
+                file = client.files.create(file=("input.jsonl", handle), purpose="batch")
+            upload_seconds = time.perf_counter() - started
+            live.phase = chat.phase = "job"
+            batch = client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+            finalizing_seen = None
+            while batch.status not in ("completed", "failed", "cancelled", "expired"):
+                if batch.status == "finalizing" and finalizing_seen is None:
+                    finalizing_seen = time.perf_counter()
+                    live.phase = chat.phase = "finalize"
+                time.sleep(0.2)
+                batch = client.batches.retrieve(batch.id)
+            done = time.perf_counter()
+        finalize_seconds = done - finalizing_seen if finalizing_seen else None
+        return {"status": batch.status, "counts": batch.request_counts.model_dump() if batch.request_counts else None,
+                "upload_seconds": upload_seconds, "finalize_seconds": finalize_seconds,
+                "proxy_peak_growth_mib": _peak_mib(proxy.process.pid) - baseline,
+                "liveliness": {phase: live.figures(phase) for phase in ("idle", "upload", "finalize")},
+                "chat": {phase: chat.figures(phase) for phase in ("idle", "upload", "finalize")}}

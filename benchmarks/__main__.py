@@ -79,6 +79,8 @@ def main() -> None:
           f"{finalize / builtin_content:.2f}) |")
     print(f"| batch | {found['status']}, {found['counts']} |")
     print(f"| proxy peak RSS growth (upload + rewrite) | {found['proxy_peak_growth_mib']:.0f} MiB |")
+    print(f"| batches.list of 100 unfinished batches, each Vertex read 0.5 s late | {found['list_seconds']:.1f} s "
+          f"({found['listed']} listed) |")
     for phase in ("idle", "upload", "finalize"):
         print(f"| /health/liveliness p50 / p99 / max, {phase} | {_ms(found['liveliness'][phase])} ms |")
     for phase in ("idle", "upload", "finalize"):

@@ -76,6 +76,23 @@ class Sampler:
         return (statistics.median(found), found[min(len(found) - 1, int(len(found) * 0.99))], found[-1])
 
 
+def _list_figure(client: Any, stand_ins: StandIns, file_id: str, count: int = 100) -> tuple[float, int]:
+    """``batches.list(limit=count)`` over ``count`` unfinished batches while Vertex answers each job read 0.5 s
+    late: (seconds, batches listed)."""
+    stand_ins.configure(pending_seconds=3600)
+    small = client.files.create(file=("one.jsonl", (Path(__file__).parent / "one-line.jsonl").read_bytes()),
+                                purpose="batch")
+    for _ in range(count):
+        client.batches.create(input_file_id=small.id, endpoint="/v1/chat/completions", completion_window="24h")
+    stand_ins.inject_fault(r"batchPredictionJobs/[0-9]+$", None, method="GET", count=100_000, delay_seconds=0.5)
+    try:
+        started = time.perf_counter()
+        listed = len(client.batches.list(limit=count).data)
+        return time.perf_counter() - started, listed
+    finally:
+        stand_ins.clear_faults()
+
+
 def run(directory: Path) -> dict[str, Any]:
     from openai import OpenAI
 
@@ -110,8 +127,10 @@ def run(directory: Path) -> dict[str, Any]:
                 time.sleep(0.1)
             done = time.perf_counter()
         finalize_seconds = done - job_end
+        list_seconds, listed = _list_figure(client, stand_ins, file.id)
         return {"status": batch.status, "counts": batch.request_counts.model_dump() if batch.request_counts else None,
                 "upload_seconds": upload_seconds, "finalize_seconds": finalize_seconds,
                 "proxy_peak_growth_mib": _peak_mib(proxy.process.pid) - baseline,
+                "list_seconds": list_seconds, "listed": listed,
                 "liveliness": {phase: live.figures(phase) for phase in ("idle", "upload", "finalize")},
                 "chat": {phase: chat.figures(phase) for phase in ("idle", "upload", "finalize")}}

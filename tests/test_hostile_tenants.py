@@ -88,7 +88,7 @@ def hostile_values(listener: Listener, tmp_dir: str) -> dict[str, Any]:
         "vertex_project": "victim-project", "vertex_location": "europe-west9", "gcs_bucket_name": OTHER_BUCKET,
         "bucket_name": OTHER_BUCKET, "gcs_prefix": "hijack/", "team_access": "true", "retry_seconds": "0",
         "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "charge_lease_seconds": "0",
-        "upload_lease_seconds": "0",
+        "upload_lease_seconds": "0", "worker_processes": "0",
         "serve_vertex_ai": "false",
         "serve_calls_without_provider": "false", "serve_online_calls": "false", "native_preflight": "false",
         "native_storage": json.dumps([f"gs://{OTHER_BUCKET}/"]), "vertex_project_number": "999999",

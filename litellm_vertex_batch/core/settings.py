@@ -25,6 +25,8 @@ ONLINE_CALLS_SETTING = "serve_online_calls"
 #: optional ``{team_id}`` / ``{key_alias}``), and whether their input is checked before a job is created.
 NATIVE_STORAGE_SETTING = "native_storage"
 NATIVE_PREFLIGHT_SETTING = "native_preflight"
+#: files_settings: how many worker processes convert uploads and rewrite outputs (``cloud/processes.py``).
+WORKER_PROCESSES_SETTING = "worker_processes"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins

@@ -54,7 +54,8 @@ def _json_safe(value: Any) -> bool:
 #: Request fields that would configure the gateway: refused wherever a caller puts them (body, form, query).
 GATEWAY_FIELDS = frozenset({*settings_mod.SETTING_KEYS, settings_mod.PROVIDER_NAMES_SETTING,
                             settings_mod.DEFAULT_PROVIDER_SETTING, settings_mod.ONLINE_CALLS_SETTING,
-                            settings_mod.NATIVE_STORAGE_SETTING, settings_mod.NATIVE_PREFLIGHT_SETTING, "model_info",
+                            settings_mod.NATIVE_STORAGE_SETTING, settings_mod.NATIVE_PREFLIGHT_SETTING,
+                            settings_mod.WORKER_PROCESSES_SETTING, "model_info",
                             "litellm_params", "model_list", "files_settings"})
 
 

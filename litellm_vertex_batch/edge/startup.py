@@ -53,16 +53,13 @@ def serving_line(version: str, provider_names: frozenset[str]) -> tuple[int, str
     return logging.INFO, text
 
 
-WORKER_PROCESSES_SETTING = "worker_processes"
-
-
 def configure_worker_processes() -> str:
     """Set how many worker processes convert uploads and rewrite outputs (``cloud/processes.py``) from
     ``files_settings`` ``worker_processes`` (or ``LITELLM_VERTEX_BATCH_WORKER_PROCESSES``), and say what was set.
     They start with the first large job (each loads LiteLLM: seconds of CPU a proxy that never gets one saves)."""
     from ..cloud import processes
 
-    value = settings_mod.option(files_settings_entry(), WORKER_PROCESSES_SETTING,
+    value = settings_mod.option(files_settings_entry(), settings_mod.WORKER_PROCESSES_SETTING,
                                 "LITELLM_VERTEX_BATCH_WORKER_PROCESSES")
     try:
         count = None if value in (None, "") else int(str(value).strip())
@@ -70,7 +67,7 @@ def configure_worker_processes() -> str:
             raise ValueError(value)
     except ValueError:
         log.error("litellm-vertex-batch setting %s must be a whole number >= 0, got %r; using %d",
-                  WORKER_PROCESSES_SETTING, value, processes.default_size())
+                  settings_mod.WORKER_PROCESSES_SETTING, value, processes.default_size())
         count = None
     processes.configure(count)
     if processes.size() == 0:

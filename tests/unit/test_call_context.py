@@ -29,6 +29,7 @@ HOSTILE = {"vertex_api_base": "http://attacker.example", "api_base": "http://att
            "vertex_credentials": '{"type": "service_account"}', "gcs_path_service_account": "/etc/passwd",
            "gcs_credentials": "/etc/passwd", "gcs_prefix": "hijack/", "team_access": "true",
            "retry_seconds": "0", "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "charge_lease_seconds": "0",
+           "upload_lease_seconds": "0", "worker_processes": "0",
            "model_info": {"input_cost_per_token_batches": -1}, "input_cost_per_token_batches": -1}
 MODEL_LIST = [
     {"model_name": "flash-lite", "litellm_params": {"model": "vertex_batch/gemini-2.5-flash-lite"},

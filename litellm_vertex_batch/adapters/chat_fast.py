@@ -142,14 +142,15 @@ class FastRequests:
         if self.fast_lines % self.check_every == 0:
             full = self.slow(body)
             if not _same(built, full):
-                self._switch_off("request")
+                self.enabled = False
+                _differed("request")
                 return full, None
         return built, key
 
-    def _switch_off(self, what: str) -> None:
-        self.enabled = False
-        log.warning("litellm-vertex-batch: a fast %s differed from LiteLLM's mapping; this batch continues "
-                    "with LiteLLM's mapping only", what)
+
+def _differed(what: str) -> None:
+    log.warning("litellm-vertex-batch: a fast %s differed from LiteLLM's mapping; this batch continues with "
+                "LiteLLM's mapping only", what)
 
 
 class _Template:
@@ -247,7 +248,6 @@ class FastAnswers:
             full = self.slow(response)
             if not _same_answer(built, full):
                 self.enabled = False
-                log.warning("litellm-vertex-batch: a fast chat.completion differed from LiteLLM's; this batch "
-                            "continues with LiteLLM's mapping only")
+                _differed("chat.completion")
                 return full
         return built

@@ -11,6 +11,9 @@
     locks/<token>.charge           claim of the replica logging the batch's cost
     charges/<token>.json           written once the cost has been logged
     deleted/<token>.json           a deleted file's tombstone: its owner, so the deleter's own retry succeeds
+    open/<token>.json              index of batches not yet finalized and charged (what the worker reads)
+    open-native/<key>.json         index of Vertex-native jobs made through the gateway, not yet charged
+    locks/worker.sweep             lease of the replica whose background worker sweeps this prefix
 """
 
 from __future__ import annotations
@@ -81,3 +84,25 @@ def upload_lease(s: Settings, token: str) -> str:
 
 def deleted_prefix(s: Settings) -> str:
     return f"{s.prefix}deleted/"
+
+
+def open_batches_prefix(s: Settings) -> str:
+    """The index of unfinished batches: the background worker lists it (never every batch record)."""
+    return f"{s.prefix}open/"
+
+
+def open_batch(s: Settings, token: str) -> str:
+    return f"{open_batches_prefix(s)}{token}.json"
+
+
+def open_native_prefix(s: Settings) -> str:
+    """The index of Vertex-native jobs made through the gateway whose cost is not logged yet."""
+    return f"{s.prefix}open-native/"
+
+
+def open_native(s: Settings, key: str) -> str:
+    return f"{open_native_prefix(s)}{key}.json"
+
+
+def sweeper_lease(s: Settings) -> str:
+    return f"{s.prefix}locks/worker.sweep"

@@ -45,6 +45,8 @@ class BatchRecord(TypedDict, total=False):
     price_overrides: dict[str, float]
     create_error: dict[str, Any]
     failed_at: int
+    #: set when Vertex answered 404 for the batch's job (deleted at Google): when, and what the batch says
+    job_lost: dict[str, Any]
 
 
 class BatchResult(TypedDict, total=False):

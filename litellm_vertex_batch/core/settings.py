@@ -27,6 +27,9 @@ NATIVE_STORAGE_SETTING = "native_storage"
 NATIVE_PREFLIGHT_SETTING = "native_preflight"
 #: files_settings: how many worker processes convert uploads and rewrite outputs (``cloud/processes.py``).
 WORKER_PROCESSES_SETTING = "worker_processes"
+#: files_settings: whether this proxy runs the background worker (finalizes, charges, sweeps), and how often.
+BACKGROUND_WORKER_SETTING = "background_worker"
+SWEEP_SECONDS_SETTING = "sweep_seconds"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins

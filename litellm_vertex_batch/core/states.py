@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ def rfc3339_to_unix(value: object) -> int | None:
         return int(datetime.fromisoformat(text).timestamp())
     except ValueError:
         return None
+
+
+def unix_to_rfc3339(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _count(stats: Mapping[str, Any], key: str) -> int:
@@ -158,3 +162,13 @@ def _errors_list(error: Mapping[str, Any]) -> dict[str, Any]:
     return {"object": "list",
             "data": [{"code": str(code) if code is not None else "vertex_error",
                       "message": str(error.get("message", "")), "param": None, "line": None}]}
+
+
+def lost_job(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The job a batch whose Vertex job was deleted reports: failed, saying so (its rows are finalized as far as
+    Vertex wrote them; the rest are in the error file as never run)."""
+    lost = record.get("job_lost") or {}
+    at = unix_to_rfc3339(int(lost.get("at") or 0))
+    return {"name": record.get("job_name"), "state": "JOB_STATE_FAILED", "endTime": at, "updateTime": at,
+            "error": {"code": "job_not_found", "message": "The Vertex AI job of this batch no longer exists "
+                      "(it was deleted at Google); what it wrote is in the output, the rest did not run."}}

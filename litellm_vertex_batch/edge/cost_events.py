@@ -88,23 +88,45 @@ def _batch(job: Mapping[str, Any], priced: Mapping[str, Any], endpoint: str) -> 
         **extension)
 
 
-async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any],
-                       call_id: str) -> float:
-    """Log through a LiteLLM logging object of the plugin's own, attributed to the job's creator, under the
-    charge's call id."""
+def own_logging(model: str, call_id: str, creator: Mapping[str, Any], provider: str, function_id: str) -> Any:
+    """A LiteLLM logging object of the plugin's own (no client call to ride on), attributed to ``creator``."""
     from litellm.litellm_core_utils.litellm_logging import Logging
 
-    model = bare_model(str(job.get("model") or ""))
     # a datetime, as LiteLLM's other callbacks (Prometheus, the service logger) subtract it from end times
     logging_obj = Logging(model=model, messages=[], stream=False, call_type="aretrieve_batch",
-                          start_time=datetime.now(), litellm_call_id=call_id, function_id="vertex-batch-passthrough")
+                          start_time=datetime.now(), litellm_call_id=call_id, function_id=function_id)
     metadata = {k: v for k, v in creator.items() if k in CREATOR_KEYS}
     logging_obj.update_environment_variables(
         litellm_params={"metadata": dict(metadata), "litellm_metadata": dict(metadata), "litellm_call_id": call_id,
                         "proxy_server_request": {}, "model_info": {}, "preset_cache_key": None,
                         "stream_response": {}},
-        optional_params={}, model=model, custom_llm_provider="vertex_ai")
+        optional_params={}, model=model, custom_llm_provider=provider)
+    return logging_obj
+
+
+async def log_job_cost(job: Mapping[str, Any], priced: Mapping[str, Any], creator: Mapping[str, Any],
+                       call_id: str) -> float:
+    """Log through a logging object of the plugin's own, attributed to the job's creator, under the charge's id."""
+    model = bare_model(str(job.get("model") or ""))
+    logging_obj = own_logging(model, call_id, creator, "vertex_ai", "vertex-batch-passthrough")
     return await log_batch_cost(logging_obj, _batch(job, priced, adapters.native_endpoint_url(model)), model, priced)
+
+
+def background_batch_logger(record: Mapping[str, Any], result: Mapping[str, Any], found: dict[str, Any]
+                            ) -> CostLogger:
+    """The background worker's logger for a finished batch: the same event a retrieve logs, on a logging object
+    of the plugin's own, attributed to the batch's creator."""
+    from litellm.types.utils import LiteLLMBatch
+
+    batch = LiteLLMBatch(**found)
+    model = record.get("model") or ""
+
+    async def log(charge_id: str) -> float:
+        logging_obj = own_logging(model, charge_id, record.get("creator") or {}, "vertex_batch",
+                                  "vertex-batch-worker")
+        return await batch_cost_logger(logging_obj, record, result, batch)(charge_id)
+
+    return log
 
 
 def _usage(result: Mapping[str, Any]) -> Any:

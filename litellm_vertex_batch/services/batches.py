@@ -15,12 +15,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..cloud import leases
-from ..cloud.objects import ObjectInfo
 from ..cloud.store import Store
 from ..cloud.vertex import BATCH_LABEL, VertexClient
 from ..core import ids, layout, records, states
 from ..core.access import Caller, may_access
-from ..core.errors import InvalidRequest, NotFound, TransientError, UpstreamError, no_such_batch, no_such_file
+from ..core.errors import (
+    InvalidRequest,
+    NotFound,
+    TransientError,
+    UpstreamError,
+    VertexBatchError,
+    no_such_batch,
+    no_such_file,
+)
 from ..core.settings import Settings
 from . import charges
 from .charges import CostLogger
@@ -34,9 +41,9 @@ IN_PROXY_MAX_ROWS = 200
 UNSUBMITTED_AFTER_SECONDS = 600
 #: How long a retrieve waits for a finalization it started before answering ``finalizing``.
 INLINE_FINALIZE_SECONDS = 20.0
-#: Unfinished batches a list reads from Vertex at the same time (100 of them, Vertex answering in 0.5 s: ~1 s).
-LIST_CONCURRENCY = 50
 _running: dict[str, asyncio.Task[Any]] = {}
+#: Makes the edge's cost logger for a finished batch: (batch record, result record, batch object) -> logger.
+LoggerFor = Callable[[Mapping[str, Any], Mapping[str, Any], dict[str, Any]], CostLogger]
 
 
 class BatchService:
@@ -48,7 +55,7 @@ class BatchService:
         self.s = settings
         self.caller = caller or Caller(is_admin=True)
 
-    def _visible(self, owner: Mapping[str, Any]) -> bool:
+    def visible(self, owner: Mapping[str, Any]) -> bool:
         return may_access(owner, self.caller, self.s.team_access)
 
     async def create(self, input_file_id: str, endpoint: str, completion_window: str,
@@ -57,7 +64,7 @@ class BatchService:
                      price_overrides: Callable[[str], Mapping[str, Any]] | None = None) -> dict[str, Any]:
         input_token = ids.parse_file_id(input_file_id)
         info = None if input_token is None else await self.store.info(layout.file_object(self.s, input_token))
-        if input_token is None or info is None or not self._visible(info.metadata):
+        if input_token is None or info is None or not self.visible(info.metadata):
             raise no_such_file(input_file_id)
         if info.metadata.get("purpose") != "batch":
             raise InvalidRequest(f"input_file_id {input_file_id!r} has purpose {info.metadata.get('purpose')!r}; a "
@@ -80,6 +87,9 @@ class BatchService:
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},
         }
         name = layout.batch_record(self.s, token)
+        # indexed before the record exists: the worker drops an entry whose record never came
+        await self.store.write_json(layout.open_batch(self.s, token), {"id": record["id"],
+                                                                       "created_at": record["created_at"]})
         await self._save(record, only_if_absent=True)
         job_input = layout.batch_input(self.s, token)
         try:
@@ -122,6 +132,9 @@ class BatchService:
     async def _discard_batch(self, record_name: str, job_input: str) -> None:
         await self.store.delete(record_name)
         await self.store.delete(job_input)
+        await self.store.delete(layout.open_batch(self.s, layout.token_from_name(record_name,
+                                                                                  layout.batches_prefix(self.s),
+                                                                                  ".json")))
 
     async def _record(self, batch_id: str) -> dict[str, Any]:
         token = ids.parse_batch_id(batch_id)
@@ -130,26 +143,37 @@ class BatchService:
             raise no_such_batch(batch_id)
         record: dict[str, Any] = dict(records.load_batch(found[0]))
         if (record.get("project") != self.s.project or record.get("location") != self.s.location
-                or not self._visible(record.get("owner") or {})):
+                or not self.visible(record.get("owner") or {})):
             raise no_such_batch(batch_id)
         return record
 
     async def _job(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        if record.get("job_lost"):
+            return states.lost_job(record)
         if record.get("job_name"):
-            return await self.vertex.get_job(record["job_name"])
+            try:
+                return await self.vertex.get_job(record["job_name"])
+            except UpstreamError as exc:
+                if exc.status_code != 404:
+                    raise
+                gone = exc.message
+            # deleted at Google (allowed once a job ended): the batch fails with what ran, never answers 404
+            log.warning("batch %s: its Vertex job %s no longer exists (%s)", record["id"], record["job_name"], gone)
+            record["job_lost"] = {"at": int(time.time()), "message": gone}
+            await self._save(record)
+            return states.lost_job(record)
         job = await self.vertex.find_job_by_label(record["token"])  # the creating replica died mid-create
         if job is not None:
             record["job_name"] = job["name"]
             await self._save(record)
         return job
 
-    async def retrieve_and_charge(self, batch_id: str, logger_for: Callable[[Mapping[str, Any], Mapping[str, Any],
-                                                                           dict[str, Any]], CostLogger]
-                                  ) -> tuple[dict[str, Any], bool | None]:
+    async def retrieve_and_charge(self, batch_id: str, logger_for: LoggerFor,
+                                  wait_seconds: float = INLINE_FINALIZE_SECONDS) -> tuple[dict[str, Any], bool | None]:
         """The batch object, and once it is finished its cost logged once (``logger_for(record, result, batch)``
         makes the edge's logger): True when this call logged it, False when it was logged before (or is being
         logged elsewhere), None while the batch is not finished."""
-        batch, record, result = await self.retrieve_with_result(batch_id)
+        batch, record, result = await self.retrieve_with_result(batch_id, wait_seconds=wait_seconds)
         if result is None:
             return batch, None
         token = record["token"]
@@ -158,16 +182,30 @@ class BatchService:
                                      self.s.charge_lease_seconds)
         return batch, charged
 
+    async def settle(self, batch_id: str, logger_for: LoggerFor, wait_seconds: float) -> bool:
+        """What the background worker does for an open batch: finalize it if its job ended and log its cost once;
+        True once nothing is left to do for it (finished, rewritten and charged; or gone)."""
+        try:
+            await self.retrieve_and_charge(batch_id, logger_for, wait_seconds)
+        except NotFound:
+            return True  # its record is gone: nothing to finalize
+        token = ids.parse_batch_id(batch_id)
+        assert token is not None
+        return await self.store.info(layout.charge_record(self.s, token)) is not None
+
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
         return (await self.retrieve_with_result(batch_id, finalize_now))[0]
 
-    async def retrieve_with_result(self, batch_id: str, finalize_now: bool = True
+    async def retrieve_with_result(self, batch_id: str, finalize_now: bool = True,
+                                   wait_seconds: float = INLINE_FINALIZE_SECONDS
                                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
-        """(batch object, batch record, result record or None while the job runs or is finalizing)."""
+        """(batch object, batch record, result record or None while the job runs or is finalizing); a
+        finalization this call starts is waited for up to ``wait_seconds`` (it goes on after that)."""
         record = await self._record(batch_id)
         stored = await self._result(record["token"]) if record.get("job_name") else None
-        if stored is not None and stored.get("job"):  # finished and rewritten: nothing to ask Vertex
-            return states.batch_object(record, stored["job"], stored), record, stored
+        if stored is not None:  # finished and rewritten: nothing to ask Vertex (whose job may be deleted by now)
+            job = stored.get("job") or {"name": record["job_name"], "state": stored.get("vertex_state")}
+            return states.batch_object(record, job, stored), record, stored
         job = await self._job(record)
         if job is None and not record.get("create_error") and \
                 time.time() - int(record["created_at"]) > UNSUBMITTED_AFTER_SECONDS:
@@ -175,9 +213,9 @@ class BatchService:
                 "The batch was never submitted to Vertex AI (the proxy creating it stopped before the job existed).")}
         if job is None or job.get("state") not in states.TERMINAL_STATES:
             return states.batch_object(record, job, None), record, None
-        result = stored if stored is not None else await self._result(record["token"])
+        result = await self._result(record["token"])
         if result is None and finalize_now:
-            result = await self._finalize(record, job)
+            result = await self._finalize(record, job, wait_seconds)
         finalizing_since = None if result else int(time.time())
         return states.batch_object(record, job, result, finalizing_since), record, result
 
@@ -185,7 +223,8 @@ class BatchService:
         found = await self.store.read_json(layout.batch_result(self.s, token))
         return None if found is None else dict(records.load_result(found[0]))
 
-    async def _finalize(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
+    async def _finalize(self, record: dict[str, Any], job: dict[str, Any],
+                        wait_seconds: float = INLINE_FINALIZE_SECONDS) -> dict[str, Any] | None:
         token = record["token"]
         task = _running.get(token)
         if task is None:
@@ -197,7 +236,7 @@ class BatchService:
             _running[token] = task
             task.add_done_callback(lambda _t: _running.pop(token, None))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), INLINE_FINALIZE_SECONDS)
+            return await asyncio.wait_for(asyncio.shield(task), wait_seconds)
         except TimeoutError:
             return None
 
@@ -225,37 +264,15 @@ class BatchService:
         return result
 
     async def list(self, after: str | None, limit: int) -> list[dict[str, Any]]:
-        prefix = layout.batches_prefix(self.s)
-        after_token = ids.parse_batch_id(after) if after else None
-        if after and after_token is None:
-            raise no_such_batch(after)
-        start = layout.batch_record(self.s, after_token) + "\x00" if after_token else None
+        from .batch_list import list_batches
 
-        def keep(info: ObjectInfo) -> bool:
-            token = layout.token_from_name(info.name, prefix, ".json")
-            return ids.parse_batch_id(ids.batch_id(token)) is not None and self._visible(info.metadata)
+        return await list_batches(self, after, limit)
 
-        found = await self.store.scan(prefix, keep, limit, start)
-        gate = asyncio.Semaphore(LIST_CONCURRENCY)
-
-        async def one(info: ObjectInfo) -> dict[str, Any] | None:
-            batch_id = ids.batch_id(layout.token_from_name(info.name, prefix, ".json"))
-            async with gate:
-                try:
-                    return await self.retrieve(batch_id, finalize_now=False)
-                except NotFound:
-                    return None
-                except UpstreamError as err:  # one job Vertex cannot read now does not fail the whole list
-                    log.warning("listing %s without its Vertex job (%s): %s", batch_id, err.status_code, err.message)
-                    return await self._unread(batch_id)
-
-        return [batch for batch in await asyncio.gather(*(one(info) for info in found)) if batch is not None]
-
-    async def _unread(self, batch_id: str) -> dict[str, Any] | None:
+    async def record_only(self, batch_id: str) -> dict[str, Any] | None:
         """The batch as its record alone tells it (not final, so clients poll again), or None if it is gone."""
         try:
             record = await self._record(batch_id)
-        except (NotFound, UpstreamError):
+        except VertexBatchError:
             return None
         obj = states.batch_object(record, None, None)
         if record.get("job_name"):

@@ -17,7 +17,8 @@ from typing import Any
 from .. import adapters
 from ..cloud.objects import Objects, read_lines
 from ..cloud.store import Store
-from ..core import ids, states
+from ..cloud.vertex import BATCH_LABEL
+from ..core import ids, layout, states
 from ..core.input_lines import bare_model
 from ..core.pricing import CostTally, price_info
 from ..core.settings import Settings
@@ -45,9 +46,14 @@ async def observe(store: Store, settings: Settings, job: Mapping[str, Any], call
 
     ``objects_for(bucket)`` opens the bucket the job wrote its predictions to; ``overrides_for(model)`` gives the
     operator's prices for the job's model (as for OpenAI-style batches)."""
-    creator_name, charged_name, lock_name = _names(settings, _key(job))
+    if BATCH_LABEL in (job.get("labels") or {}):
+        return False  # a job of an OpenAI-style batch: charged once as that batch, never also as a native job
+    key = _key(job)
+    creator_name, charged_name, lock_name = _names(settings, key)
     if job.get("state") not in states.TERMINAL_STATES:
-        await store.write_json(creator_name, dict(caller), only_if_absent=True)
+        if await store.write_json(creator_name, dict(caller), only_if_absent=True):
+            # the background worker charges it when it ends, whether or not anyone reads it again
+            await store.write_json(layout.open_native(settings, key), {"name": job["name"]})
         return False
 
     async def log(charge_id: str) -> float:
@@ -60,6 +66,13 @@ async def observe(store: Store, settings: Settings, job: Mapping[str, Any], call
 
     return await once(store, charged_name, lock_name, ids.charge_id("job", str(job["name"])), log,
                       settings.charge_lease_seconds)
+
+
+def charge_record_name(settings: Settings, job_name: str) -> str | None:
+    """The charge record's object name of a native job (None when the name is not a job's)."""
+    if not JOB_NAME.match(job_name):
+        return None
+    return _names(settings, _key({"name": job_name}))[1]
 
 
 def price_output(objects_for: Callable[[str], Objects], job: Mapping[str, Any],

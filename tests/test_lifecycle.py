@@ -1,0 +1,240 @@
+"""The background worker through stock proxies: batches finish and are charged with nobody polling, one replica
+sweeps at a time and another takes over when it dies mid-finalization, deleted Vertex jobs and broken items break
+nothing, late twins are swept, and a proxy with the worker off charges only on retrieve.
+
+Proxies A and B sweep every second under their own prefix (and a 6 s finalize lease, so a takeover is quick);
+proxy OFF has the worker turned off, under another prefix. All three record logging events with the spy callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litellm.proxy.utils import hash_token
+
+from litellm_vertex_batch.cloud import credentials
+from tests.conftest import chat_line, create_batch, gcs_bucket, make_client, read_jsonl, spy_events, upload, wait_done
+from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
+from tests.test_spend import FINAL
+
+SWEEPING, OFF = "lifecycle/", "lifecycle-off/"
+
+
+@dataclass
+class Life:
+    a: Proxy
+    b: Proxy
+    off: Proxy
+    spy: Path
+
+
+@pytest.fixture(scope="module")
+def life(stand_ins, replica_config, tmp_path_factory) -> Iterator[Life]:
+    spy = tmp_path_factory.mktemp("lifecycle-spy") / "events.jsonl"
+    base = {"SPY_LOG_PATH": str(spy), "PYTHONPATH": str(REPO_ROOT)}
+    sweeping = {**base, "LITELLM_VERTEX_BATCH_PREFIX": SWEEPING, "LITELLM_VERTEX_BATCH_SWEEP_SECONDS": "1",
+                "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": "6", "LITELLM_VERTEX_BATCH_RETRY_SECONDS": "2",
+                "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": "5"}
+    off = {**base, "LITELLM_VERTEX_BATCH_PREFIX": OFF, "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false"}
+    running = Life(Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
+                   Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
+                   Proxy(stand_ins.env, config=replica_config, extra_env=off), spy)
+    proxies = (running.a, running.b, running.off)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(Proxy.start, proxies))
+        yield running
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+
+
+def charges(spy: Path, batch_id: str) -> list[dict[str, Any]]:
+    return [e for e in spy_events(spy)
+            if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
+
+
+def wait_for(check: Any, timeout: float, what: str, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(step)
+
+
+def record(stand_ins, prefix: str, batch_id: str) -> dict[str, Any]:
+    blob = gcs_bucket(stand_ins).blob(f"{prefix}batches/{batch_id.removeprefix('batch_vb')}.json")
+    return json.loads(blob.download_as_bytes())
+
+
+def job_state(stand_ins, job_name: str) -> str | None:
+    for job in stand_ins.control("GET", "jobs")["jobs"]:
+        if job["job"]["name"] == job_name:
+            return str(job["job"]["state"])
+    return None
+
+
+def object_names(stand_ins, prefix: str) -> list[str]:
+    return [blob.name for blob in gcs_bucket(stand_ins).list_blobs(prefix=prefix)]
+
+
+def custom_ids(client: Any, batch: Any) -> list[str]:
+    return [row["custom_id"] for file_id in (batch.output_file_id, batch.error_file_id)
+            for row in read_jsonl(client, file_id)]
+
+
+def test_spend_reaches_litellm_although_no_client_retrieves(stand_ins, life):
+    assert "background worker every 1 s" in life.a.log_text()
+    alice = make_client(life.a, "sk-tenant-alice")
+    batch = create_batch(alice, upload(alice, [chat_line(f"r{i}", f"row {i} words") for i in range(5)]).id)
+    token = batch.id.removeprefix("batch_vb")
+    assert f"{SWEEPING}open/{token}.json" in object_names(stand_ins, f"{SWEEPING}open/")
+
+    events = wait_for(lambda: charges(life.spy, batch.id), 30, "the worker logs the batch's cost")
+    assert len(events) == 1, events
+    event = events[0]
+    assert event["response_cost"] > 0
+    metadata = event["slo"]["metadata"]
+    assert metadata["user_api_key_hash"] == hash_token("sk-tenant-alice")
+    assert metadata["user_api_key_team_id"] == "team-a"
+    assert f"{SWEEPING}open/{token}.json" not in object_names(stand_ins, f"{SWEEPING}open/")
+
+    done = alice.batches.retrieve(batch.id)  # the first client read: already final, already charged
+    assert done.status == "completed" and done.request_counts.completed == 5
+    assert abs(float(done.litellm_batch_cost_usd) - event["response_cost"]) < 1e-12
+    assert sorted(custom_ids(alice, done)) == [f"r{i}" for i in range(5)]
+    time.sleep(2.5)  # two more passes of both sweeping replicas
+    assert len(charges(life.spy, batch.id)) == 1
+
+
+def test_with_the_worker_off_a_batch_is_charged_when_retrieved(stand_ins, life):
+    assert "background worker off" in life.off.log_text()
+    client = make_client(life.off, "sk-tenant-bob")
+    batch = create_batch(client, upload(client, [chat_line("only", "one row")]).id)
+    job = record(stand_ins, OFF, batch.id)["job_name"]
+    wait_for(lambda: job_state(stand_ins, job) == "JOB_STATE_SUCCEEDED", 30, "the job ends")
+    time.sleep(3)
+    assert charges(life.spy, batch.id) == []
+    assert wait_done(client, batch.id).status == "completed"
+    assert len(charges(life.spy, batch.id)) == 1
+
+
+def delete_job(proxy: Proxy, name: str) -> httpx.Response:
+    return httpx.delete(f"{proxy.url}/v1/{name}", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=60)
+
+
+def test_a_deleted_vertex_job_breaks_no_batch_and_no_list(stand_ins, life):
+    client = make_client(life.off)
+    finished = create_batch(client, upload(client, [chat_line("f1"), chat_line("f2")]).id)
+    finished = wait_done(client, finished.id)
+    assert finished.status == "completed"
+    unfinalized = create_batch(client, upload(client, [chat_line("u1"), chat_line("u2"), chat_line("u3")]).id)
+    job = record(stand_ins, OFF, unfinalized.id)["job_name"]
+    wait_for(lambda: job_state(stand_ins, job) == "JOB_STATE_SUCCEEDED", 30, "the job ends")
+    for name in (record(stand_ins, OFF, finished.id)["job_name"], job):
+        response = delete_job(life.off, name)  # as an operator may, with Google's API
+        assert response.status_code == 200, response.text
+        assert job_state(stand_ins, name) is None
+
+    again = client.batches.retrieve(finished.id)  # answered from its stored result
+    assert again.status == "completed" and again.output_file_id == finished.output_file_id
+    assert sorted(custom_ids(client, again)) == ["f1", "f2"]
+
+    lost = client.batches.retrieve(unfinalized.id)
+    assert lost.status == "failed", lost
+    assert lost.errors.data[0].code == "job_not_found" and "no longer exists" in lost.errors.data[0].message
+    assert lost.request_counts.total == 3
+    assert sorted(custom_ids(client, lost)) == ["u1", "u2", "u3"]  # what Vertex wrote, each id once
+    assert lost.request_counts.completed + lost.request_counts.failed == 3
+
+    listed = {b.id: b for b in client.batches.list(limit=100)}
+    assert listed[finished.id].status == "completed" and listed[unfinalized.id].status == "failed"
+    numeric = {name.rsplit("/", 1)[-1] for name in (job, record(stand_ins, OFF, finished.id)["job_name"])}
+    assert not [e for e in spy_events(life.spy) if e["batch_id"] in numeric], "a batch's job is never charged twice"
+
+
+def test_a_list_shows_an_item_it_cannot_fully_read(stand_ins, life):
+    client = make_client(life.off)
+    good = wait_done(client, create_batch(client, upload(client, [chat_line("g")]).id).id)
+    broken = wait_done(client, create_batch(client, upload(client, [chat_line("b")]).id).id)
+    assert good.status == broken.status == "completed"
+    token = broken.id.removeprefix("batch_vb")
+    gcs_bucket(stand_ins).blob(f"{OFF}batch-results/{token}.json").upload_from_string(b"{not json")
+
+    listed = {b.id: b for b in client.batches.list(limit=100)}
+    assert listed[good.id].status == "completed"
+    assert broken.id in listed and listed[broken.id].status == "in_progress"  # as far as its record tells
+    assert "listing " + broken.id in life.off.log_text()
+
+
+def emulator_token(stand_ins) -> str:
+    return asyncio.run(credentials.access_token(stand_ins.sa_path))
+
+
+def test_a_late_twin_is_cancelled_or_deleted_and_its_output_removed(stand_ins, life):
+    client = make_client(life.a)
+    batch = wait_done(client, create_batch(client, upload(client, [chat_line("t1"), chat_line("t2")]).id).id)
+    assert batch.status == "completed"
+    owned = record(stand_ins, SWEEPING, batch.id)["job_name"]
+    real = httpx.get(f"{stand_ins.vertex_url}/v1/{owned}",
+                     headers={"Authorization": f"Bearer {emulator_token(stand_ins)}"}).json()
+    twin_body = {key: real[key] for key in ("displayName", "model", "inputConfig", "outputConfig", "labels")}
+    parent = owned.rsplit("/", 2)[0]
+    twin = httpx.post(f"{stand_ins.vertex_url}/v1/{parent}/batchPredictionJobs", json=twin_body,
+                      headers={"Authorization": f"Bearer {emulator_token(stand_ins)}"}).json()
+    wait_for(lambda: job_state(stand_ins, twin["name"]) == "JOB_STATE_SUCCEEDED", 30, "the twin ends")
+    token = batch.id.removeprefix("batch_vb")
+    twin_directory = [n for n in object_names(stand_ins, f"{SWEEPING}vertex-output/{token}/")
+                      if n not in object_names(stand_ins, real["outputInfo"]["gcsOutputDirectory"]
+                                               .removeprefix("gs://batch-bucket/"))]
+    assert twin_directory, "the twin wrote predictions of its own"
+
+    # grace: retry_seconds (2) + 4 x timeout_seconds (5) after its creation
+    wait_for(lambda: job_state(stand_ins, twin["name"]) is None, 60, "the twin is deleted", step=1)
+    remaining = set(object_names(stand_ins, f"{SWEEPING}vertex-output/{token}/"))
+    assert not remaining & set(twin_directory), "the twin's predictions are removed"
+    assert job_state(stand_ins, owned) == "JOB_STATE_SUCCEEDED", "the batch's own job stays"
+    again = client.batches.retrieve(batch.id)
+    assert again.status == "completed" and sorted(custom_ids(client, again)) == ["t1", "t2"]
+    assert len(charges(life.spy, batch.id)) == 1
+
+
+def test_a_replica_killed_mid_finalization_is_taken_over_and_charged_once(stand_ins, life):
+    """Last in the module: it kills one of the sweeping replicas."""
+    client = make_client(life.a)
+    rows = 10_000
+    batch = create_batch(client, upload(client, [chat_line(f"k{i}", f"kill test row {i}") for i in range(rows)]).id)
+    token = batch.id.removeprefix("batch_vb")
+    lock = gcs_bucket(stand_ins).blob(f"{SWEEPING}locks/{token}.finalize")
+    wait_for(lock.exists, 60, "a worker starts finalizing", step=0.05)
+    sweeper = json.loads(gcs_bucket(stand_ins).blob(f"{SWEEPING}locks/worker.sweep").download_as_bytes())
+    victim, survivor = (life.a, life.b) if sweeper["pid"] == life.a.process.pid else (life.b, life.a)
+    assert sweeper["pid"] == victim.process.pid
+    os.kill(victim.process.pid, signal.SIGKILL)
+    victim.process.wait(10)
+    assert not gcs_bucket(stand_ins).blob(f"{SWEEPING}batch-results/{token}.json").exists(), \
+        "killed before the rewrite ended"
+
+    # the survivor takes the sweeper lease (2 x 1 s + 10 s) and the finalize lease (6 s) over, no client asking
+    events = wait_for(lambda: charges(life.spy, batch.id), 90, "the survivor finalizes and charges", step=0.5)
+    assert len(events) == 1 and events[0]["pid"] == survivor.process.pid
+    survivor_client = make_client(survivor)
+    done = survivor_client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts.completed == rows
+    ids_seen = custom_ids(survivor_client, done)
+    assert len(ids_seen) == rows and len(set(ids_seen)) == rows
+    time.sleep(3)
+    assert len(charges(life.spy, batch.id)) == 1

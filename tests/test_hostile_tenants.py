@@ -89,6 +89,8 @@ def hostile_values(listener: Listener, tmp_dir: str) -> dict[str, Any]:
         "bucket_name": OTHER_BUCKET, "gcs_prefix": "hijack/", "team_access": "true", "retry_seconds": "0",
         "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "charge_lease_seconds": "0",
         "upload_lease_seconds": "0", "worker_processes": "0",
+        "background_worker": "false", "sweep_seconds": "0.001", "raw_retention_seconds": "0",
+        "webhooks": json.dumps([{"url": listener.url, "secret": "whsec_c3RvbGVu"}]),
         "serve_vertex_ai": "false",
         "serve_calls_without_provider": "false", "serve_online_calls": "false", "native_preflight": "false",
         "native_storage": json.dumps([f"gs://{OTHER_BUCKET}/"]), "vertex_project_number": "999999",

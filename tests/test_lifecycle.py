@@ -9,22 +9,38 @@ proxy OFF has the worker turned off, under another prefix. All three record logg
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from litellm.proxy.utils import hash_token
 
 from litellm_vertex_batch.cloud import credentials
-from tests.conftest import chat_line, create_batch, gcs_bucket, make_client, read_jsonl, spy_events, upload, wait_done
+from tests.conftest import (
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    read_jsonl,
+    spy_events,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
 from tests.test_spend import FINAL
 
@@ -39,13 +55,56 @@ class Life:
     spy: Path
 
 
+SECRET = "whsec_" + base64.b64encode(b"the operator's webhook secret!!!").decode()
+
+
+class Receiver:
+    """A webhook receiver: records every delivery (path, headers, body); the first delivery of each message
+    answers 500, so every event is delivered at least twice (a retry) before it is accepted."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[str, dict[str, str], bytes]] = []
+        self.seen: set[str] = set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.deliveries.append((self.path, headers, body))
+                first = headers.get("webhook-id", "") not in receiver.seen
+                receiver.seen.add(headers.get("webhook-id", ""))
+                self.send_response(500 if first else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def for_batch(self, path: str, batch_id: str) -> list[tuple[dict[str, str], bytes]]:
+        return [(h, b) for p, h, b in self.deliveries if p == path and json.loads(b)["data"]["id"] == batch_id]
+
+
 @pytest.fixture(scope="module")
-def life(stand_ins, replica_config, tmp_path_factory) -> Iterator[Life]:
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def life(stand_ins, replica_config, tmp_path_factory, receiver) -> Iterator[Life]:
     spy = tmp_path_factory.mktemp("lifecycle-spy") / "events.jsonl"
     base = {"SPY_LOG_PATH": str(spy), "PYTHONPATH": str(REPO_ROOT)}
+    hooks = [{"url": f"{receiver.url}/all", "secret": SECRET},
+             {"url": f"{receiver.url}/team-b", "secret": SECRET, "team_id": "team-b"}]
     sweeping = {**base, "LITELLM_VERTEX_BATCH_PREFIX": SWEEPING, "LITELLM_VERTEX_BATCH_SWEEP_SECONDS": "1",
-                "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": "6", "LITELLM_VERTEX_BATCH_RETRY_SECONDS": "2",
-                "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": "5"}
+                "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": "3", "LITELLM_VERTEX_BATCH_RETRY_SECONDS": "2",
+                "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": "5", "LITELLM_VERTEX_BATCH_WEBHOOKS": json.dumps(hooks)}
     off = {**base, "LITELLM_VERTEX_BATCH_PREFIX": OFF, "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false"}
     running = Life(Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
                    Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
@@ -97,7 +156,7 @@ def custom_ids(client: Any, batch: Any) -> list[str]:
 
 
 def test_spend_reaches_litellm_although_no_client_retrieves(stand_ins, life):
-    assert "background worker every 1 s" in life.a.log_text()
+    assert "background worker every 1 s" in life.a.log_text() and "webhooks to 2 endpoint(s)" in life.a.log_text()
     alice = make_client(life.a, "sk-tenant-alice")
     batch = create_batch(alice, upload(alice, [chat_line(f"r{i}", f"row {i} words") for i in range(5)]).id)
     token = batch.id.removeprefix("batch_vb")
@@ -212,6 +271,85 @@ def test_a_late_twin_is_cancelled_or_deleted_and_its_output_removed(stand_ins, l
     assert len(charges(life.spy, batch.id)) == 1
 
 
+def test_webhooks_are_signed_retried_with_the_same_ids_and_sent_per_team(stand_ins, life, receiver):
+    alice, bob = make_client(life.a, "sk-tenant-alice"), make_client(life.b, "sk-tenant-bob")
+    done_a = create_batch(alice, upload(alice, [chat_line("w1")]).id)
+    before = stand_ins.control("GET", "config")
+    stand_ins.configure(pending_seconds=30)  # bob's job fails before it could run
+    try:
+        failed_b = create_batch(bob, upload(bob, [chat_line("w2")]).id)
+        stand_ins.force_state(job_id_in(stand_ins, SWEEPING, failed_b.id), "JOB_STATE_FAILED",
+                              {"code": 13, "message": "injected failure"})
+    finally:
+        stand_ins.configure(**before)
+    for path, batch in (("/all", done_a), ("/all", failed_b), ("/team-b", failed_b)):
+        wait_for(lambda p=path, b=batch: len(receiver.for_batch(p, b.id)) >= 2, 40, f"{path} gets {batch.id} twice")
+    assert receiver.for_batch("/team-b", done_a.id) == [], "a team's endpoint gets only that team's batches"
+
+    verifier = openai.OpenAI(api_key="unused", webhook_secret=SECRET)
+    for path, batch, kind in (("/all", done_a, "batch.completed"), ("/all", failed_b, "batch.failed"),
+                              ("/team-b", failed_b, "batch.failed")):
+        deliveries = receiver.for_batch(path, batch.id)
+        events = [verifier.webhooks.unwrap(body, headers) for headers, body in deliveries]
+        assert {e.type for e in events} == {kind} and {e.data.id for e in events} == {batch.id}
+        assert len({e.id for e in events}) == 1, "every retry carries the same event id"
+        assert len({h["webhook-id"] for h, _ in deliveries}) == 1, "and the same webhook-id"
+    final = alice.batches.retrieve(done_a.id)
+    event = verifier.webhooks.unwrap(receiver.for_batch("/all", done_a.id)[0][1],
+                                     receiver.for_batch("/all", done_a.id)[0][0])
+    assert event.created_at == final.completed_at
+    headers, body = receiver.for_batch("/all", done_a.id)[0]
+    wrong = "whsec_" + base64.b64encode(b"not the operator's secret at all").decode()
+    with pytest.raises(openai.InvalidWebhookSignatureError):
+        openai.OpenAI(api_key="unused", webhook_secret=wrong).webhooks.unwrap(body, headers)
+    time.sleep(2.5)
+    assert len(receiver.for_batch("/all", done_a.id)) == 2, "accepted once: never sent again"
+    assert not [n for n in object_names(stand_ins, f"{SWEEPING}webhooks/")], "the outbox is empty"
+
+
+def job_id_in(stand_ins, prefix: str, batch_id: str) -> str:
+    return str(record(stand_ins, prefix, batch_id)["job_name"]).rsplit("/", 1)[-1]
+
+
+def test_files_and_batch_outputs_expire_as_openai_says(stand_ins, life):
+    client = make_client(life.a)
+    before = set(object_names(stand_ins, SWEEPING))
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.files.create(file=("x.jsonl", io.BytesIO(jsonl([chat_line("x")]))), purpose="batch",
+                            expires_after={"anchor": "created_at", "seconds": 60}, extra_headers=PROVIDER)
+    assert "expires_after.seconds" in str(refused.value) and ">= 3600" in str(refused.value)
+    assert set(object_names(stand_ins, SWEEPING)) - before == set(), "nothing written for a refused upload"
+
+    file = client.files.create(file=("e.jsonl", io.BytesIO(jsonl([chat_line("e1"), chat_line("e2")]))),
+                               purpose="batch", expires_after={"anchor": "created_at", "seconds": 3600},
+                               extra_headers=PROVIDER)
+    assert file.expires_at == file.created_at + 3600
+    assert client.files.retrieve(file.id, extra_headers=PROVIDER).expires_at == file.expires_at
+    with pytest.raises(openai.BadRequestError) as refused_batch:
+        create_batch(client, file.id, output_expires_after={"anchor": "created_at", "seconds": 10**8})
+    assert "output_expires_after.seconds" in str(refused_batch.value)
+    batch = create_batch(client, file.id, output_expires_after={"anchor": "created_at", "seconds": 7200})
+    done = wait_done(client, batch.id)
+    output = client.files.retrieve(done.output_file_id, extra_headers=PROVIDER)
+    assert output.expires_at == output.created_at + 7200
+
+    # the clock moves past the input file's expiry: its metadata says so, and the index has an entry due now
+    token = file.id.removeprefix("file-vb")
+    blob = gcs_bucket(stand_ins).blob(f"{SWEEPING}files/{token}")
+    blob.reload()
+    blob.metadata = {**(blob.metadata or {}), "expires_at": str(int(time.time()) - 1)}
+    blob.patch()
+    gcs_bucket(stand_ins).blob(f"{SWEEPING}expiry/{int(time.time()) - 1:012d}-file-{token}.json"
+                               ).upload_from_string(b"{}")
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(file.id, extra_headers=PROVIDER)  # gone at once, before the worker comes by
+    assert file.id not in {f.id for f in client.files.list(extra_headers=PROVIDER)}
+    wait_for(lambda: not [n for n in object_names(stand_ins, SWEEPING) if token in n and "expiry/" not in n
+                          and "uploads/" not in n], 15, "the worker deletes the expired file and its rows")
+    assert client.batches.retrieve(batch.id).status == "completed", "the batch that used it is unaffected"
+    assert read_jsonl(client, done.output_file_id), "the output expires only when its own time comes"
+
+
 def test_a_replica_killed_mid_finalization_is_taken_over_and_charged_once(stand_ins, life):
     """Last in the module: it kills one of the sweeping replicas."""
     client = make_client(life.a)
@@ -231,6 +369,9 @@ def test_a_replica_killed_mid_finalization_is_taken_over_and_charged_once(stand_
     # the survivor takes the sweeper lease (2 x 1 s + 10 s) and the finalize lease (6 s) over, no client asking
     events = wait_for(lambda: charges(life.spy, batch.id), 90, "the survivor finalizes and charges", step=0.5)
     assert len(events) == 1 and events[0]["pid"] == survivor.process.pid
+    # its own rewrite outlasted the 3 s finalize lease: renewed all along, never taken over in turn
+    assert "lost the lease" not in survivor.log_text()
+    assert survivor.log_text().count(f"taking over {SWEEPING}locks/{token}.finalize") == 1
     survivor_client = make_client(survivor)
     done = survivor_client.batches.retrieve(batch.id)
     assert done.status == "completed" and done.request_counts.completed == rows

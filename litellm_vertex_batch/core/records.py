@@ -45,6 +45,8 @@ class BatchRecord(TypedDict, total=False):
     price_overrides: dict[str, float]
     create_error: dict[str, Any]
     failed_at: int
+    #: seconds after their creation the batch's output and error files expire (``output_expires_after``)
+    output_expires_after: int | None
     #: set when Vertex answered 404 for the batch's job (deleted at Google): when, and what the batch says
     job_lost: dict[str, Any]
 
@@ -64,6 +66,8 @@ class BatchResult(TypedDict, total=False):
     vertex_state: str | None
     output_rows: int
     error_rows: int
+    #: when the output and error files expire (None: they do not)
+    files_expire_at: int | None
     #: the finished job's name, state, times, error and stats (absent in results written before)
     job: dict[str, Any]
 

@@ -30,6 +30,8 @@ WORKER_PROCESSES_SETTING = "worker_processes"
 #: files_settings: whether this proxy runs the background worker (finalizes, charges, sweeps), and how often.
 BACKGROUND_WORKER_SETTING = "background_worker"
 SWEEP_SECONDS_SETTING = "sweep_seconds"
+#: files_settings: where the worker sends batch webhooks (a list of {url, secret, team_id}; ``core/webhooks.py``).
+WEBHOOKS_SETTING = "webhooks"
 DEFAULT_PREFIX = "litellm-vertex-batch/"
 
 # setting -> (deployment litellm_params / files_settings keys, environment variables), first match wins
@@ -49,6 +51,7 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "charge_lease_seconds": (("charge_lease_seconds",), ("LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS",)),
     "upload_lease_seconds": (("upload_lease_seconds",), ("LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS",)),
     "team_access": (("team_access",), ("LITELLM_VERTEX_BATCH_TEAM_ACCESS",)),
+    "raw_retention_seconds": (("raw_retention_seconds",), ("LITELLM_VERTEX_BATCH_RAW_RETENTION_SECONDS",)),
 }
 #: Defaults of the tuning settings: how long transient Google failures are retried, one call's timeout,
 #: and after how long an unfinished output rewrite (its replica died) is taken over.
@@ -80,6 +83,8 @@ class Settings:
     upload_lease_seconds: float = _TUNING_DEFAULTS["upload_lease_seconds"]
     #: keys of the creator's team may use a file or batch too (else only the creator's key and admins)
     team_access: bool = True
+    #: how long after finalization Vertex's raw predictions and the batch's converted input are kept (None: kept)
+    raw_retention_seconds: float | None = None
 
     @property
     def vertex_base_url(self) -> str:
@@ -144,6 +149,14 @@ def resolve(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | No
     team_access = values.pop("team_access")
     values["team_access"] = str(team_access).strip().lower() not in ("0", "false", "no", "off") \
         if team_access not in (None, "") else True
+    retention = values.pop("raw_retention_seconds")
+    try:
+        values["raw_retention_seconds"] = None if retention in (None, "") else float(retention)
+        if values["raw_retention_seconds"] is not None and not values["raw_retention_seconds"] >= 0:
+            raise ValueError(retention)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError("litellm-vertex-batch setting raw_retention_seconds must be a number of seconds "
+                                 f">= 0, got {retention!r}") from exc
     for name, default in _TUNING_DEFAULTS.items():
         try:
             values[name] = float(values[name]) if values[name] not in (None, "") else default

@@ -27,8 +27,10 @@ from ..cloud.store import Store
 from ..cloud.vertex import VertexClient
 from ..core import layout
 from ..core import settings as settings_mod
+from ..core import webhooks as webhook_rules
 from ..core.errors import ConfigurationError, UpstreamError, VertexBatchError
 from ..services import lifecycle, passthrough
+from ..services import webhooks as outbox
 from ..services.batches import BatchService
 from .call_context import files_settings_entry
 from .cost_events import background_batch_logger, log_job_cost
@@ -59,6 +61,20 @@ def sweep_seconds() -> float:
     return seconds
 
 
+def webhook_endpoints() -> list[webhook_rules.Endpoint]:
+    """The operator's webhook endpoints (``files_settings`` ``webhooks``, or ``LITELLM_VERTEX_BATCH_WEBHOOKS`` as
+    JSON); ``os.environ/NAME`` is allowed for a URL or a secret. Refused entries are logged."""
+    config = settings_mod.option(files_settings_entry(), settings_mod.WEBHOOKS_SETTING,
+                                 "LITELLM_VERTEX_BATCH_WEBHOOKS")
+    if isinstance(config, list):
+        config = [{k: settings_mod.resolve_env_reference(v, os.environ) for k, v in entry.items()}
+                  if isinstance(entry, dict) else entry for entry in config]
+    found, refused = webhook_rules.endpoints_from(config)
+    for problem in refused:
+        log.error("litellm-vertex-batch refuses a webhook endpoint: %s", problem)
+    return found
+
+
 def lease_seconds(interval: float) -> float:
     """How long a sweeping replica's lease lasts unrenewed: two passes and a margin."""
     return 2 * interval + 10
@@ -85,6 +101,7 @@ def worker_settings() -> dict[tuple[str, str], list[settings_mod.Settings]]:
 @dataclass
 class BackgroundWorker:
     interval: float
+    endpoints: list[webhook_rules.Endpoint] = field(default_factory=list)
     holders: dict[tuple[str, str], str] = field(default_factory=dict)
     settling: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SETTLE_CONCURRENCY))
@@ -137,6 +154,8 @@ class BackgroundWorker:
                 self._start(self._settle(store, group, entry, token), token)
         native_open = await lifecycle.settle_native_jobs(store, first, lambda name: self._settle_native(store, group,
                                                                                                          name))
+        if self.endpoints:
+            await outbox.deliver_due(store, first, self.endpoints, self.http())
         report = lifecycle.PassReport()
         await lifecycle.sweep_leftovers(store, first, self._vertex(first), report)
         if native_open:
@@ -159,9 +178,16 @@ class BackgroundWorker:
             try:
                 # waits for the whole rewrite; its lease is renewed meanwhile (leases.holding)
                 await lifecycle.settle_batch(store, group[0], batches_for, entry, token, background_batch_logger,
-                                             wait_seconds=group[0].finalize_lease_seconds * 4)
+                                             wait_seconds=group[0].finalize_lease_seconds * 4,
+                                             on_final=lambda record, batch: self._announce(store, group[0], record,
+                                                                                           batch))
             except VertexBatchError as exc:
                 log.warning("could not settle batch %s yet (%s): %s", token, exc.status_code, exc.message)
+
+    async def _announce(self, store: Store, s: settings_mod.Settings, record: Any, batch: Any) -> None:
+        """Queue the batch's webhooks, then send what is due at once (not only at the next pass)."""
+        if self.endpoints and await outbox.enqueue(store, s, self.endpoints, record.get("owner") or {}, batch):
+            await outbox.deliver_due(store, s, self.endpoints, self.http())
 
     async def _settle_native(self, store: Store, group: list[settings_mod.Settings], name: str) -> bool:
         match = passthrough.JOB_NAME.match(name)
@@ -191,9 +217,11 @@ def start() -> str:
     if not worker_on():
         return "background worker off (batches are finalized and charged when retrieved)"
     interval = sweep_seconds()
+    endpoints = webhook_endpoints()
     if not _worker:
-        _worker.append(asyncio.get_running_loop().create_task(BackgroundWorker(interval).run()))
-    return f"background worker every {interval:g} s (one replica per bucket prefix at a time)"
+        _worker.append(asyncio.get_running_loop().create_task(BackgroundWorker(interval, endpoints).run()))
+    hooks = f"webhooks to {len(endpoints)} endpoint(s)" if endpoints else "no webhooks"
+    return f"background worker every {interval:g} s (one replica per bucket prefix at a time; {hooks})"
 
 
 async def stop() -> None:

@@ -56,7 +56,7 @@ GATEWAY_FIELDS = frozenset({*settings_mod.SETTING_KEYS, settings_mod.PROVIDER_NA
                             settings_mod.DEFAULT_PROVIDER_SETTING, settings_mod.ONLINE_CALLS_SETTING,
                             settings_mod.NATIVE_STORAGE_SETTING, settings_mod.NATIVE_PREFLIGHT_SETTING,
                             settings_mod.WORKER_PROCESSES_SETTING, settings_mod.BACKGROUND_WORKER_SETTING,
-                            settings_mod.SWEEP_SECONDS_SETTING, "model_info",
+                            settings_mod.SWEEP_SECONDS_SETTING, settings_mod.WEBHOOKS_SETTING, "model_info",
                             "litellm_params", "model_list", "files_settings"})
 
 

@@ -18,7 +18,7 @@ import httpx
 from ..cloud.gcs import GcsObjects
 from ..cloud.store import Store
 from ..cloud.vertex import VertexClient
-from ..core import ids
+from ..core import expiry, ids
 from ..core import settings as settings_mod
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..services.batches import BatchService
@@ -86,12 +86,13 @@ class VertexBatchFiles:
         from litellm.types.llms.openai import OpenAIFileObject
 
         ctx = CallContext.from_kwargs(kwargs)
+        expires_after = expiry.expires_after_seconds(kwargs.get("expires_after"), "expires_after")
         filename, source = _file_parts(file)
         model, wrap_for = ctx.model, None
         if ctx.deployment is None and purpose == "batch":
             ctx, wrap_for = await self._route_by_lines(ctx, source)
         routed_by = {"deployment": ctx.deployment.model_name} if ctx.deployment and not wrap_for else None
-        created = await self._files(ctx).create(source, filename, purpose, model, routed_by)
+        created = await self._files(ctx).create(source, filename, purpose, model, routed_by, expires_after)
         if wrap_for:  # the file lives where that deployment keeps files: later calls must be routed there
             created["id"] = wrap_id_with_model(created["id"], wrap_for)
         return OpenAIFileObject(**created)
@@ -170,8 +171,10 @@ class VertexBatchFiles:
         problem = metadata_problem(user_metadata)
         if problem:
             raise InvalidRequest(problem)
+        output_expires = expiry.expires_after_seconds(kwargs.get("output_expires_after"), "output_expires_after")
         created = await self._batches(ctx).create(input_file_id, endpoint, completion_window,
-                                                  user_metadata, ctx.model, ctx.creator, price_overrides)
+                                                  user_metadata, ctx.model, ctx.creator, price_overrides,
+                                                  output_expires)
         return LiteLLMBatch(**created)
 
     @_translated

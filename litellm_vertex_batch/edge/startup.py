@@ -114,12 +114,10 @@ def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]]
         while not _router_model_list() and loop.time() < deadline:
             await asyncio.sleep(0.5)
         level, text = serving_line(version, provider_names())
-        worker_started = False
         if level == logging.INFO:
             from . import background
 
             text += "; " + configure_worker_processes() + "; " + background.start()
-            worker_started = background.worker_on()
         log.log(level, text)
         for refused in invalid_prices():
             log.error("litellm-vertex-batch refuses a price: %s (prices must be finite numbers >= 0); batches of "
@@ -133,7 +131,7 @@ def report_when_ready(version: str, provider_names: Callable[[], frozenset[str]]
             if problem:
                 log.error("litellm-vertex-batch cannot read gs://%s/%s with its Cloud Storage credentials: %s",
                           settings.bucket, settings.prefix, problem)
-            elif not worker_started:  # the worker's passes sweep
+            else:  # at once, whoever holds the worker's lease (a replica restarted after a crash included)
                 await _sweep(settings)
 
     task: Any = loop.create_task(wait_and_report())

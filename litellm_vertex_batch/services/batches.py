@@ -31,6 +31,7 @@ from ..core.errors import (
 from ..core.settings import Settings
 from . import charges
 from .charges import CostLogger
+from .expiring import index_expiry
 from .finalize import finalize
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class BatchService:
     async def create(self, input_file_id: str, endpoint: str, completion_window: str,
                      metadata: Mapping[str, str] | None, model: str | None,
                      creator: Mapping[str, Any] | None = None,
-                     price_overrides: Callable[[str], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                     price_overrides: Callable[[str], Mapping[str, Any]] | None = None,
+                     output_expires_after: int | None = None) -> dict[str, Any]:
         input_token = ids.parse_file_id(input_file_id)
         info = None if input_token is None else await self.store.info(layout.file_object(self.s, input_token))
         if input_token is None or info is None or not self.visible(info.metadata):
@@ -85,6 +87,7 @@ class BatchService:
             "project": self.s.project, "location": self.s.location, "job_name": None,
             "creator": dict(creator or {}), "owner": self.caller.owner_fields(), "cancelling_at": None,
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},
+            "output_expires_after": output_expires_after,
         }
         name = layout.batch_record(self.s, token)
         # indexed before the record exists: the worker drops an entry whose record never came
@@ -182,16 +185,17 @@ class BatchService:
                                      self.s.charge_lease_seconds)
         return batch, charged
 
-    async def settle(self, batch_id: str, logger_for: LoggerFor, wait_seconds: float) -> bool:
-        """What the background worker does for an open batch: finalize it if its job ended and log its cost once;
-        True once nothing is left to do for it (finished, rewritten and charged; or gone)."""
+    async def settle(self, batch_id: str, logger_for: LoggerFor, wait_seconds: float) -> dict[str, Any] | None:
+        """What the background worker does for an open batch: finalize it if its job ended and log its cost once.
+        The final batch object once nothing is left to do for it (finished, rewritten and charged; ``{}`` when it
+        is gone), else None."""
         try:
-            await self.retrieve_and_charge(batch_id, logger_for, wait_seconds)
+            batch, _ = await self.retrieve_and_charge(batch_id, logger_for, wait_seconds)
         except NotFound:
-            return True  # its record is gone: nothing to finalize
+            return {}  # its record is gone: nothing to finalize
         token = ids.parse_batch_id(batch_id)
         assert token is not None
-        return await self.store.info(layout.charge_record(self.s, token)) is not None
+        return batch if await self.store.info(layout.charge_record(self.s, token)) is not None else None
 
     async def retrieve(self, batch_id: str, finalize_now: bool = True) -> dict[str, Any]:
         return (await self.retrieve_with_result(batch_id, finalize_now))[0]
@@ -247,6 +251,7 @@ class BatchService:
             async with leases.holding(self.store, lock, holder, self.s.finalize_lease_seconds):
                 result = await self.store.run_heavy(finalize, self.s, record, job, int(time.time()),
                                                     small=int(record.get("total") or 0) <= IN_PROXY_MAX_ROWS)
+                await index_expiry(self.store, self.s, token, result)  # before the result: nothing outlives it
         except BaseException:
             await leases.release(self.store, lock, holder)  # the next retrieve retries, as soon as storage allows
             raise

@@ -14,7 +14,7 @@ from ..adapters import ADAPTERS
 from ..cloud import leases
 from ..cloud.objects import ObjectInfo
 from ..cloud.store import CHUNK, Store
-from ..core import ids, jsonl, layout, records
+from ..core import expiry, ids, jsonl, layout, records
 from ..core.access import Caller, may_access
 from ..core.errors import InvalidRequest, VertexBatchError, no_such_file
 from ..core.input_lines import InputConverter, InputSummary, ResolvedModel, as_named, iter_lines
@@ -78,7 +78,8 @@ def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
     meta = info.metadata
     return {"id": ids.file_id(token), "object": "file", "bytes": info.size,
             "created_at": int(meta.get("created_at") or info.created), "filename": meta.get("filename", token),
-            "purpose": meta.get("purpose", "batch"), "status": "processed", "expires_at": None,
+            "purpose": meta.get("purpose", "batch"), "status": "processed",
+            "expires_at": int(meta["expires_at"]) if str(meta.get("expires_at") or "").isdigit() else None,
             "status_details": None}
 
 
@@ -119,14 +120,19 @@ class FileService:
         return may_access(metadata, self.caller, self.s.team_access)
 
     async def create(self, source: IO[bytes], filename: str, purpose: str, model: str | None = None,
-                     extra_metadata: dict[str, str] | None = None) -> dict[str, Any]:
-        """Validate and convert the whole upload, then store its Vertex rows and the file itself."""
+                     extra_metadata: dict[str, str] | None = None,
+                     expires_after_seconds: int | None = None) -> dict[str, Any]:
+        """Validate and convert the whole upload, then store its Vertex rows and the file itself (indexed for
+        expiry first when it expires, so the worker deletes it on time)."""
         if purpose not in UPLOAD_PURPOSES:
             raise InvalidRequest(f"purpose {purpose!r} cannot be uploaded (OpenAI accepts: "
                                  f"{', '.join(sorted(UPLOAD_PURPOSES))}; batch_output files are made by batches)")
         token = ids.new_token()
-        metadata = {"purpose": purpose, "filename": filename, "created_at": str(int(time.time())),
+        created_at = int(time.time())
+        metadata = {"purpose": purpose, "filename": filename, "created_at": str(created_at),
                     **self.caller.owner_fields(), **(extra_metadata or {})}
+        if expires_after_seconds is not None:
+            metadata["expires_at"] = str(created_at + expires_after_seconds)
         written: list[str] = []
         objects = self.store.objects
         # a lease marks the upload in flight until the file object exists: if this process dies (SIGKILL skips the
@@ -144,6 +150,9 @@ class FileService:
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
                                     lines=str(summary.lines),
                                     deployment=summary.deployment or metadata.get("deployment", ""))
+                if expires_after_seconds is not None:
+                    written.append(expiry.entry_name(self.s, int(metadata["expires_at"]), expiry.FILE, token))
+                    await self.store.write_json(written[-1], {})
                 written.append(layout.file_object(self.s, token))
                 await self.store.run_blocking(objects.upload, written[-1], source, metadata)
             return await self.retrieve(token)
@@ -181,8 +190,8 @@ class FileService:
 
     async def info(self, token: str) -> ObjectInfo:
         info = await self.store.info(layout.file_object(self.s, token))
-        if info is None or not self.visible(info.metadata):
-            raise no_such_file(ids.file_id(token))
+        if info is None or not self.visible(info.metadata) or expiry.expired(info.metadata, time.time()):
+            raise no_such_file(ids.file_id(token))  # an expired file is gone, whether or not the worker came by
         return info
 
     async def retrieve(self, token: str) -> dict[str, Any]:
@@ -199,11 +208,13 @@ class FileService:
         if order not in ("asc", "desc"):
             raise InvalidRequest(f"order must be 'asc' or 'desc', got {order!r}")
         prefix = layout.files_prefix(self.s)
+        now = time.time()
 
         def keep(info: ObjectInfo) -> bool:
             token = layout.token_from_name(info.name, prefix)
             return (ids.parse_file_id(ids.file_id(token)) is not None and self.visible(info.metadata)
-                    and (not purpose or info.metadata.get("purpose") == purpose))
+                    and (not purpose or info.metadata.get("purpose") == purpose)
+                    and not expiry.expired(info.metadata, now))
 
         if order == "desc":
             found = await self.store.scan(prefix, keep, limit + 1, prefix + after + "\x00" if after else None)

@@ -41,12 +41,14 @@ class _LazyWriter:
     """
 
     def __init__(self, objects: Objects, settings: Settings, token: str, filename: str, model: str,
-                 owner: Mapping[str, str]) -> None:
+                 owner: Mapping[str, str], created_at: int, expires_at: int | None) -> None:
         self.objects = objects
         self.token = token
         self.name = layout.file_object(settings, self.token)
-        self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(int(time.time())),
+        self.metadata = {"purpose": "batch_output", "filename": filename, "created_at": str(created_at),
                          "model": model, **owner}
+        if expires_at is not None:
+            self.metadata["expires_at"] = str(expires_at)
         self.lines = 0
         self._handle: Writer | None = None
 
@@ -112,10 +114,13 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
     converter = RowConverter(endpoint.response_reader(model), record.get("deployment") or None)
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
+    created_at = int(time.time())
+    lifetime = record.get("output_expires_after")
+    expires_at = created_at + int(lifetime) if lifetime else None
     output = _LazyWriter(objects, settings, ids.derived_token(token, "output"), f"{ids.batch_id(token)}_output.jsonl",
-                         model, owner)
+                         model, owner, created_at, expires_at)
     errors = _LazyWriter(objects, settings, ids.derived_token(token, "error"), f"{ids.batch_id(token)}_error.jsonl",
-                         model, owner)
+                         model, owner, created_at, expires_at)
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 
@@ -163,6 +168,7 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
             **tally.as_dict(),
             "finalizing_at": finalizing_at, "finalized_at": int(time.time()),
             "vertex_state": job.get("state"), "output_rows": output.lines, "error_rows": errors.lines,
+            "files_expire_at": expires_at,
             # a finished job never changes: with this, the batch is served without asking Vertex again
             "job": {key: job[key] for key in FINISHED_JOB_FIELDS if key in job}}
 

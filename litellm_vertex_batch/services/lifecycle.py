@@ -29,6 +29,7 @@ from ..core import ids, layout, records, states
 from ..core.errors import UpstreamError, VertexBatchError
 from ..core.settings import Settings
 from .batches import BatchService, LoggerFor
+from .expiring import expire
 from .sweep import sweep
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ NATIVE_CONCURRENCY = 4
 #: Labelled jobs read per page when looking for late twins, and pages per pass at most.
 TWIN_PAGE_SIZE, TWIN_PAGES = 100, 10
 
+#: Runs once for a batch the worker found final: (batch record, batch object).
+OnFinal = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[None]]
 #: Settles one Vertex-native job (its resource name); True once it is charged (or gone).
 NativeSettler = Callable[[str], Awaitable[bool]]
 
@@ -52,9 +55,11 @@ class PassReport:
 
 
 async def settle_batch(store: Store, s: Settings, batches_for: Callable[[str, str], BatchService | None],
-                       entry_name: str, token: str, logger_for: LoggerFor, wait_seconds: float) -> bool:
+                       entry_name: str, token: str, logger_for: LoggerFor, wait_seconds: float,
+                       on_final: OnFinal | None = None) -> bool:
     """Settle one open batch (``batches_for(project, location)`` serves its record's place) and drop its index
-    entry when nothing is left to do; True then."""
+    entry when nothing is left to do; True then. ``on_final(record, batch)`` runs first (its webhooks are queued
+    before the entry goes, so a crash in between queues them again, never loses them)."""
     batch_id = ids.batch_id(token)
     found = await store.read_json(layout.batch_record(s, token))
     if found is None:
@@ -68,8 +73,11 @@ async def settle_batch(store: Store, s: Settings, batches_for: Callable[[str, st
         log.warning("open batch %s belongs to %s/%s, which this worker's settings do not serve", batch_id,
                     record.get("project"), record.get("location"))
         return False
-    if not await batches.settle(batch_id, logger_for, wait_seconds):
+    settled = await batches.settle(batch_id, logger_for, wait_seconds)
+    if settled is None:
         return False
+    if settled and on_final is not None:
+        await on_final(record, settled)
     await store.delete(entry_name)
     return True
 
@@ -168,6 +176,7 @@ async def sweep_leftovers(store: Store, s: Settings, vertex: VertexClient, repor
     """What interrupted uploads and deletions left, then late twins; failures are logged and retried next pass."""
     try:
         await sweep(store, s)
+        await expire(store, s)
         await sweep_twins(store, s, vertex, report)
     except VertexBatchError as exc:
         log.warning("the background sweep of gs://%s/%s stopped early: %s", s.bucket, s.prefix, exc.message)

@@ -24,6 +24,24 @@ def gemini_response(text: str, prompt_tokens: int = 10, output_tokens: int = 5) 
                               "totalTokenCount": prompt_tokens + output_tokens}}
 
 
+def _matches(job: dict[str, Any], wanted: str) -> bool:
+    """The few AIP-160 terms the services send, joined by AND: ``labels.k=v``, ``labels.k:*``, ``create_time<"t"``."""
+    for term in filter(None, (part.strip() for part in wanted.split(" AND "))):
+        if term.startswith("create_time<"):
+            if not job.get("createTime", "") < term.partition("<")[2].strip('"'):
+                return False
+            continue
+        key, has, value = term.removeprefix("labels.").partition(":*")
+        if has:
+            if key not in job.get("labels", {}):
+                return False
+            continue
+        key, _, value = term.removeprefix("labels.").partition("=")
+        if job.get("labels", {}).get(key) != value:
+            return False
+    return True
+
+
 class FakeVertex:
     """Jobs in memory; ``failures`` makes the next requests matching a (method, path regex) answer a status."""
 
@@ -46,10 +64,11 @@ class FakeVertex:
             return self._create(match.group(1), json.loads(request.content))
         if (match := JOBS.match(path)) and request.method == "GET":
             wanted = parse_qs(urlsplit(str(request.url)).query).get("filter", [""])[0]
-            key, _, value = wanted.removeprefix("labels.").partition("=")
-            found = [j for j in self.jobs.values() if j["name"].startswith(match.group(1))
-                     and (not key or j.get("labels", {}).get(key) == value)]
+            found = [j for j in self.jobs.values() if j["name"].startswith(match.group(1)) and _matches(j, wanted)]
             return httpx.Response(200, json={"batchPredictionJobs": found} if found else {})
+        if (match := JOB.match(path)) and request.method == "DELETE" and match.group(1) in self.jobs:
+            del self.jobs[match.group(1)]
+            return httpx.Response(200, json={"name": "operations/1", "done": True})
         if (match := JOB.match(path)) and match.group(1) in self.jobs:
             job = self.jobs[match.group(1)]
             if match.group(2):  # :cancel

@@ -230,6 +230,24 @@ def gcs_bucket(stand_ins: StandIns, name: str = BUCKET) -> Any:
                           use_auth_w_custom_endpoint=False).bucket(name)
 
 
+#: What the background worker (any replica's) and Vertex jobs of earlier tests write while a test runs: never what
+#: a refused request left behind.
+BACKGROUND_KINDS = ("vertex-output/", "batch-results/", "charges/", "locks/", "open/", "open-native/", "webhooks/",
+                    "expiry/", "passthrough/")
+
+
+def request_objects(stand_ins: StandIns, bucket: str = BUCKET, prefix: str = "") -> set[str]:
+    """The objects a request may have written (listed on fake-gcs-server directly), leaving out what background work
+    writes meanwhile: the kinds above, and batch output files (``purpose`` batch_output, made by finalizations)."""
+    names = set()
+    for blob in gcs_bucket(stand_ins, bucket).list_blobs(prefix=prefix):
+        kind = blob.name.split("/", 1)[1] if "/" in blob.name else blob.name
+        if kind.startswith(BACKGROUND_KINDS) or (blob.metadata or {}).get("purpose") == "batch_output":
+            continue
+        names.add(blob.name)
+    return names
+
+
 def batch_record(stand_ins: StandIns, batch_id: str, bucket: str = BUCKET) -> dict[str, Any]:
     token = batch_id.removeprefix("batch_vb")
     blob = gcs_bucket(stand_ins, bucket).blob(f"litellm-vertex-batch/batches/{token}.json")

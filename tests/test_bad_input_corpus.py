@@ -26,7 +26,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, upload, wait_done
+from tests.conftest import chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, request_objects, upload, wait_done
 from tests.stand_ins.stack import BUCKET, OTHER_BUCKET
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -42,7 +42,7 @@ PREFIX = "litellm-vertex-batch/"
 
 
 def all_objects(stand_ins) -> dict[str, set[str]]:
-    return {name: {blob.name for blob in gcs_bucket(stand_ins, name).list_blobs()} for name in (BUCKET, OTHER_BUCKET)}
+    return {name: request_objects(stand_ins, name) for name in (BUCKET, OTHER_BUCKET)}
 
 
 def error_message(exc: openai.APIStatusError) -> str:

@@ -25,6 +25,7 @@ from tests.conftest import (
     gcs_bucket,
     jsonl,
     read_jsonl,
+    request_objects,
     upload,
     wait_done,
 )
@@ -36,7 +37,7 @@ ID_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def object_names(stand_ins, bucket: str = BUCKET) -> set[str]:
-    return {blob.name for blob in gcs_bucket(stand_ins, bucket).list_blobs(prefix=PREFIX)}
+    return request_objects(stand_ins, bucket, PREFIX)
 
 
 def all_object_names(stand_ins) -> dict[str, set[str]]:

@@ -29,6 +29,7 @@ from tests.conftest import (
     jsonl,
     make_client,
     read_jsonl,
+    request_objects,
     spy_events,
     upload,
     wait_done,
@@ -150,8 +151,8 @@ def faults(stand_ins, fault_proxy, vertex_fault_proxy, faulty) -> Iterator[Fault
 
 def object_names(stand_ins, kinds: tuple[str, ...] = ("files/", "vertex-input/", "batches/")) -> set[str]:
     """The plugin's objects of these kinds, listed on fake-gcs-server directly (not the emulator's predictions,
-    which jobs of earlier tests may still be writing)."""
-    return {blob.name for kind in kinds for blob in gcs_bucket(stand_ins).list_blobs(prefix=PREFIX + kind)}
+    which jobs of earlier tests may still be writing, nor what background finalizations write)."""
+    return {name for name in request_objects(stand_ins, prefix=PREFIX) if name[len(PREFIX):].startswith(kinds)}
 
 
 def failing(call: Callable[[], Any]) -> tuple[openai.APIStatusError, float]:

@@ -14,6 +14,8 @@
     open/<token>.json              index of batches not yet finalized and charged (what the worker reads)
     open-native/<key>.json         index of Vertex-native jobs made through the gateway, not yet charged
     locks/worker.sweep             lease of the replica whose background worker sweeps this prefix
+    expiry/<at>-<kind>-<token>.json  what expires when (``core/expiry.py``), in time order
+    webhooks/<webhook id>.json     the webhook outbox (``services/webhooks.py``)
 """
 
 from __future__ import annotations

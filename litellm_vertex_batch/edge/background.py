@@ -149,6 +149,7 @@ class BackgroundWorker:
 
     async def _pass(self, store: Store, group: list[settings_mod.Settings]) -> None:
         first = group[0]
+        await lifecycle.backfill_index(store, first)
         for entry, token in await lifecycle.open_batch_tokens(store, first):
             if token not in self.settling:
                 self._start(self._settle(store, group, entry, token), token)

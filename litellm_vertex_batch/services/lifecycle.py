@@ -82,6 +82,31 @@ async def settle_batch(store: Store, s: Settings, batches_for: Callable[[str, st
     return True
 
 
+async def backfill_index(store: Store, s: Settings) -> int:
+    """Once per prefix: index every batch not yet charged (batches made before the index existed); how many.
+
+    Two listings (batch records, charge records), no read per batch; marked done by ``open/_backfilled``."""
+    marker = f"{layout.open_batches_prefix(s)}_backfilled"
+    if await store.info(marker) is not None:
+        return 0
+    batches_prefix, charges_prefix = layout.batches_prefix(s), f"{s.prefix}charges/"
+
+    def unindexed() -> list[str]:
+        charged = {layout.token_from_name(i.name, charges_prefix, ".json") for i in store.objects.list(charges_prefix)}
+        indexed = {layout.token_from_name(i.name, layout.open_batches_prefix(s), ".json")
+                   for i in store.objects.list(layout.open_batches_prefix(s))}
+        tokens = (layout.token_from_name(i.name, batches_prefix, ".json") for i in store.objects.list(batches_prefix))
+        return [t for t in tokens if t not in charged and t not in indexed]
+
+    tokens = await store.run_blocking(unindexed)
+    for token in tokens:
+        await store.write_json(layout.open_batch(s, token), {"id": ids.batch_id(token), "backfilled": True})
+    await store.write_json(marker, {"indexed": len(tokens)})
+    if tokens:
+        log.info("indexed %d batches made before the background worker", len(tokens))
+    return len(tokens)
+
+
 async def open_batch_tokens(store: Store, s: Settings) -> list[tuple[str, str]]:
     """(index entry name, batch token) of every open batch of this prefix."""
     prefix = layout.open_batches_prefix(s)

@@ -177,3 +177,19 @@ def test_native_jobs_are_indexed_when_created_and_a_batchs_own_job_is_never_pric
            "labels": {BATCH_LABEL: "sometoken"}}
     assert run(passthrough.observe(world.store, SETTINGS, own, {}, lambda b: world.objects, log_cost)) is False
     assert logged == []
+
+
+def test_batches_made_before_the_index_existed_are_indexed_once(world: World) -> None:
+    service = world.batches(Caller(is_admin=True))
+    made = [run(service.create(_uploaded(world, [line("a")]), "/v1/chat/completions", "24h", None, None))
+            for _ in range(2)]
+    charged_batch, open_batch = made
+    world.vertex.finish(world.vertex.jobs[next(iter(world.vertex.jobs))]["name"])
+    run(service.retrieve_and_charge(charged_batch["id"], recording_logger([])))
+    for batch in made:  # as an earlier version left them: no index entries
+        world.objects.delete(layout.open_batch(SETTINGS, ids.parse_batch_id(batch["id"]) or ""))
+    assert run(lifecycle.backfill_index(world.store, SETTINGS)) == 1
+    assert [t for _, t in run(lifecycle.open_batch_tokens(world.store, SETTINGS))] == \
+        [ids.parse_batch_id(open_batch["id"])]
+    world.objects.delete(layout.open_batch(SETTINGS, ids.parse_batch_id(open_batch["id"]) or ""))
+    assert run(lifecycle.backfill_index(world.store, SETTINGS)) == 0, "once per prefix"

@@ -74,12 +74,23 @@ async def settle_batch(store: Store, s: Settings, batches_for: Callable[[str, st
                     record.get("project"), record.get("location"))
         return False
     settled = await batches.settle(batch_id, logger_for, wait_seconds)
+    if settled is None and never_submitted(s, record):
+        settled = await batches.retrieve(batch_id, finalize_now=False)  # failed: no job came, none can come now
     if settled is None:
         return False
     if settled and on_final is not None:
         await on_final(record, settled)
     await store.delete(entry_name)
     return True
+
+
+def never_submitted(s: Settings, record: Mapping[str, Any], now: float | None = None) -> bool:
+    """A batch whose create failed (or was never sent) and whose job cannot land any more: final, nothing to
+    charge. Until then the batch adopts a job that shows up late."""
+    if record.get("job_name") or not record.get("create_error"):
+        return False
+    now = time.time() if now is None else now
+    return now - float(record.get("created_at") or 0) > twin_grace_seconds(s)
 
 
 async def backfill_index(store: Store, s: Settings) -> int:

@@ -193,3 +193,12 @@ def test_batches_made_before_the_index_existed_are_indexed_once(world: World) ->
         [ids.parse_batch_id(open_batch["id"])]
     world.objects.delete(layout.open_batch(SETTINGS, ids.parse_batch_id(open_batch["id"]) or ""))
     assert run(lifecycle.backfill_index(world.store, SETTINGS)) == 0, "once per prefix"
+
+
+def test_a_batch_whose_create_failed_leaves_the_index_once_no_job_can_land(world: World) -> None:
+    record = {"job_name": None, "create_error": {"code": 503, "message": "no answer"}, "created_at": 1000}
+    grace = lifecycle.twin_grace_seconds(SETTINGS)
+    assert not lifecycle.never_submitted(SETTINGS, record, now=1000 + grace - 1), "a late job may still be adopted"
+    assert lifecycle.never_submitted(SETTINGS, record, now=1000 + grace + 1)
+    assert not lifecycle.never_submitted(SETTINGS, {**record, "job_name": "projects/p/x"}, now=10**10)
+    assert not lifecycle.never_submitted(SETTINGS, {**record, "create_error": None}, now=10**10)

@@ -43,8 +43,11 @@ LEASE_SECONDS = 4.0
 BOUND = 3 * RETRY_SECONDS  # a call failing persistently must answer within this
 #: ... and when every attempt times out: retried for retry_seconds, the last attempt's timeout, some slack
 TIMEOUT_BOUND = RETRY_SECONDS + TIMEOUT_SECONDS + 3
-PREFIX = "litellm-vertex-batch/"
-NAME = r"litellm-vertex-batch(?:%2F|/)"
+#: The faulty proxy's own prefix, and its background worker off: no other replica's worker (they share the bucket,
+#: not this prefix) and no pass of its own adds calls to the ones each fault scenario counts; the worker under
+#: faults and kills is tests/test_lifecycle.py's subject.
+PREFIX = "faults/"
+NAME = r"faults(?:%2F|/)"
 FINAL = ("completed", "failed", "cancelled", "expired")
 
 #: Faults actually served during this module, by kind ("gcs status:503", "vertex delay", ...).
@@ -90,6 +93,7 @@ def faulty(stand_ins, fault_proxy, vertex_fault_proxy, replica_config, spy_log) 
            "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": str(LEASE_SECONDS),
            "LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS": str(LEASE_SECONDS),
            "LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS": str(LEASE_SECONDS),
+           "LITELLM_VERTEX_BATCH_PREFIX": PREFIX, "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false",
            "SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)}
     with Proxy(stand_ins.env, config=replica_config, extra_env=env) as running:
         yield running

@@ -42,6 +42,7 @@ from tests.conftest import (
     wait_done,
 )
 from tests.stand_ins.proxy import MASTER_KEY, REPO_ROOT, Proxy
+from tests.test_native_jobs import create as native_create
 from tests.test_spend import FINAL
 
 SWEEPING, OFF = "lifecycle/", "lifecycle-off/"
@@ -169,7 +170,8 @@ def test_spend_reaches_litellm_although_no_client_retrieves(stand_ins, life):
     metadata = event["slo"]["metadata"]
     assert metadata["user_api_key_hash"] == hash_token("sk-tenant-alice")
     assert metadata["user_api_key_team_id"] == "team-a"
-    assert f"{SWEEPING}open/{token}.json" not in object_names(stand_ins, f"{SWEEPING}open/")
+    wait_for(lambda: f"{SWEEPING}open/{token}.json" not in object_names(stand_ins, f"{SWEEPING}open/"), 10,
+             "the batch leaves the open index once charged (after its webhooks are queued)")
 
     done = alice.batches.retrieve(batch.id)  # the first client read: already final, already charged
     assert done.status == "completed" and done.request_counts.completed == 5
@@ -177,6 +179,18 @@ def test_spend_reaches_litellm_although_no_client_retrieves(stand_ins, life):
     assert sorted(custom_ids(alice, done)) == [f"r{i}" for i in range(5)]
     time.sleep(2.5)  # two more passes of both sweeping replicas
     assert len(charges(life.spy, batch.id)) == 1
+
+
+def test_a_native_job_nobody_reads_again_is_charged_by_the_worker(stand_ins, life):
+    job = native_create(stand_ins, life.a, "sk-tenant-alice", "team-a")  # created, never read again
+    jid = job["name"].rsplit("/", 1)[-1]
+    events = wait_for(lambda: [e for e in spy_events(life.spy) if e["batch_id"] == jid], 30,
+                      "the worker logs the native job's cost")
+    assert len(events) == 1 and events[0]["response_cost"] > 0
+    assert events[0]["slo"]["metadata"]["user_api_key_hash"] == hash_token("sk-tenant-alice")
+    wait_for(lambda: not object_names(stand_ins, f"{SWEEPING}open-native/"), 10, "its index entry is removed")
+    time.sleep(2.5)
+    assert len([e for e in spy_events(life.spy) if e["batch_id"] == jid]) == 1
 
 
 def test_with_the_worker_off_a_batch_is_charged_when_retrieved(stand_ins, life):

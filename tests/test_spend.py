@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import litellm
@@ -65,9 +66,16 @@ def expected_cost(rows: list[dict[str, Any]], info: dict[str, Any]) -> float:
     return total
 
 
-def charges(spy_log, batch_id: str) -> list[dict[str, Any]]:
-    return [e for e in spy_events(spy_log)
-            if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
+def charges(spy_log, batch_id: str, wait_seconds: float = 15) -> list[dict[str, Any]]:
+    """The batch's cost events, once there is one (a retrieve can answer ``completed`` while another replica's
+    background worker, which finalized the batch, is still logging its cost)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = [e for e in spy_events(spy_log)
+                 if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -167,6 +167,23 @@ def spy_events(spy_log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in spy_log.read_text().splitlines() if line.strip()]
 
 
+FINAL_STATUSES = ("completed", "failed", "cancelled", "expired")
+
+
+def batch_charges(spy_log: Path, batch_id: str, wait_seconds: float = 15) -> list[dict[str, Any]]:
+    """The batch's cost events, once there is one (a retrieve can answer ``completed`` while another replica's
+    background worker, which finalized the batch, is still logging its cost)."""
+    def found() -> list[dict[str, Any]]:
+        return [e for e in spy_events(spy_log) if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id
+                and e["batch_status"] in FINAL_STATUSES]
+
+    deadline = time.monotonic() + wait_seconds
+    while not found() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a second event (a double charge) would land about now: read again so a test can see it
+    return found()
+
+
 def make_client(proxy: Proxy, api_key: str = MASTER_KEY) -> Any:
     from openai import OpenAI
 

@@ -26,19 +26,19 @@ from tests.conftest import (
     NEGATIVE_PRICE_MODEL,
     NEGATIVE_PRICE_MODEL_NAME,
     PROVIDER,
+    batch_charges,
     chat_line,
     create_batch,
     gcs_bucket,
     jsonl,
     make_client,
-    spy_events,
     upload,
     wait_done,
 )
 from tests.stand_ins.credentials import write_service_account
 from tests.stand_ins.gcs import free_port
 from tests.stand_ins.stack import BUCKET, LOCATION, OTHER_BUCKET, PROJECT
-from tests.test_spend import FINAL, TOLERANCE, expected_cost, vertex_rows
+from tests.test_spend import TOLERANCE, expected_cost, vertex_rows
 
 PREFIX = "litellm-vertex-batch/"
 PRICE_KEYS = ("input_cost_per_token", "input_cost_per_token_batches", "output_cost_per_token",
@@ -197,8 +197,7 @@ def test_no_request_field_reconfigures_the_gateway(stand_ins, proxy_b, alice, li
     info = litellm.model_cost["gemini-2.5-flash-lite"]  # LiteLLM's map: no override is configured for it
     charged = 0
     for batch_id in [base_batch.id, *created_batches]:
-        events = [e for e in spy_events(spy_log) if e["call_type"] == "aretrieve_batch"
-                  and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
+        events = batch_charges(spy_log, batch_id)
         assert len(events) == 1, f"{batch_id}: {len(events)} cost events"
         assert events[0]["response_cost"] >= 0
         assert abs(events[0]["response_cost"] - expected_cost(vertex_rows(stand_ins, batch_id), info)) < TOLERANCE
@@ -228,8 +227,7 @@ def test_refused_operator_prices_are_logged_at_start_up_and_never_charged(stand_
                           chat_line("n2", "three four five", model=NEGATIVE_PRICE_MODEL)], name="refused-price.jsonl")
     batch = wait_done(alice, create_batch(alice, file.id).id)
     assert batch.status == "completed"
-    events = [e for e in spy_events(spy_log) if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch.id
-              and e["batch_status"] in FINAL]
+    events = batch_charges(spy_log, batch.id)
     assert len(events) == 1
     info = litellm.model_cost[f"vertex_ai/{NEGATIVE_PRICE_MODEL}"]
     expected = expected_cost(vertex_rows(stand_ins, batch.id), info)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import litellm
@@ -17,13 +16,13 @@ from tests.conftest import (
     OVERRIDE_MODEL,
     OVERRIDE_PRICES,
     PROVIDER,
+    batch_charges,
     chat_line,
     create_batch,
     gcs_bucket,
     job_id,
     make_client,
     run_held,
-    spy_events,
     upload,
     wait_done,
 )
@@ -66,18 +65,6 @@ def expected_cost(rows: list[dict[str, Any]], info: dict[str, Any]) -> float:
     return total
 
 
-def charges(spy_log, batch_id: str, wait_seconds: float = 15) -> list[dict[str, Any]]:
-    """The batch's cost events, once there is one (a retrieve can answer ``completed`` while another replica's
-    background worker, which finalized the batch, is still logging its cost)."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        found = [e for e in spy_events(spy_log)
-                 if e["call_type"] == "aretrieve_batch" and e["batch_id"] == batch_id and e["batch_status"] in FINAL]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def alice_b(proxy_b):
     return make_client(proxy_b, "sk-tenant-alice")
@@ -107,7 +94,7 @@ def test_mixed_batch_cost_usage_and_attribution(stand_ins, alice_b, admin_c, spy
     assert "litellm_batch_cost_usd" not in (done.metadata or {}), "the caller's metadata stays the caller's"
     assert done.metadata["cost_center"] == "cc-7"
 
-    events = charges(spy_log, batch.id)
+    events = batch_charges(spy_log, batch.id)
     assert len(events) == 1, events
     event = events[0]
     assert abs(event["response_cost"] - expected) < TOLERANCE
@@ -137,7 +124,7 @@ def test_models_and_the_200k_tier_priced_per_row(stand_ins, alice_b, admin_c, sp
         rows = vertex_rows(stand_ins, batch.id)
         info = litellm.model_cost[model]
         expected = expected_cost(rows, info)
-        [event] = charges(spy_log, batch.id)
+        [event] = batch_charges(spy_log, batch.id)
         assert abs(event["response_cost"] - expected) < TOLERANCE, (model, event["response_cost"], expected)
         if model == "gemini-2.5-pro":
             big = next(r for r in rows if r["response"]["usageMetadata"]["promptTokenCount"] > 200_000)
@@ -157,7 +144,7 @@ def test_cancelled_job_is_charged_for_completed_rows_only(stand_ins, alice_b, ad
     assert done.status == "cancelled"
     rows = vertex_rows(stand_ins, batch.id)
     assert 0 < len(rows) < 6 and done.request_counts.completed == len(rows)
-    [event] = charges(spy_log, batch.id)
+    [event] = batch_charges(spy_log, batch.id)
     expected = expected_cost(rows, litellm.model_cost["gemini-2.5-flash-lite"])
     assert expected > 0 and abs(event["response_cost"] - expected) < TOLERANCE
 
@@ -181,13 +168,13 @@ def test_charged_once_across_replicas_repeats_and_a_restart(stand_ins, proxy_b, 
     for thread in threads:
         thread.join()
     assert set(seen) == {"completed"}
-    assert len(charges(spy_log, batch.id)) == 1
+    assert len(batch_charges(spy_log, batch.id)) == 1
 
     proxy_c.stop()  # a restart between the charge and the next retrieve
     proxy_c.start()
     for _ in range(3):
         assert make_client(proxy_c).batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
-    events = charges(spy_log, batch.id)
+    events = batch_charges(spy_log, batch.id)
     assert len(events) == 1 and events[0]["response_cost"] > 0
     # the charge's own id, derived from the batch: a re-delivery after a crash would carry the same one
     from litellm_vertex_batch.core import ids
@@ -203,5 +190,5 @@ def test_operator_price_override_in_model_list(stand_ins, alice_b, admin_c, spy_
     usage = row["response"]["usageMetadata"]
     expected = (usage["promptTokenCount"] * OVERRIDE_PRICES["input_cost_per_token_batches"]
                 + usage["candidatesTokenCount"] * OVERRIDE_PRICES["output_cost_per_token_batches"])
-    [event] = charges(spy_log, batch.id)
+    [event] = batch_charges(spy_log, batch.id)
     assert abs(event["response_cost"] - expected) < TOLERANCE and expected > 0

@@ -43,8 +43,10 @@ def stand_ins() -> Iterator[StandIns]:
 
 @pytest.fixture(scope="session")
 def proxy(stand_ins: StandIns) -> Iterator[Proxy]:
-    """A stock proxy started from the repo's proxy_config.yaml, unchanged."""
-    with Proxy(stand_ins.env) as running:
+    """A stock proxy started from the repo's proxy_config.yaml, unchanged. It shares the bucket and prefix with
+    replicas B and C, but has no spy callback: its environment turns its background worker off, else it would
+    finalize and charge B's batches where no test can see the cost event (the worker has its own tests)."""
+    with Proxy(stand_ins.env, extra_env={"LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false"}) as running:
         yield running
 
 

@@ -218,8 +218,9 @@ def upload(client: Any, lines: list[Any] | bytes, name: str = "batch.jsonl", hea
                                extra_headers=PROVIDER if headers is None else headers)
 
 
-def create_batch(client: Any, file_id: str, headers: dict | None = None, **kwargs: Any) -> Any:
-    return client.batches.create(completion_window="24h", endpoint="/v1/chat/completions", input_file_id=file_id,
+def create_batch(client: Any, file_id: str, headers: dict | None = None, endpoint: str = "/v1/chat/completions",
+                 **kwargs: Any) -> Any:
+    return client.batches.create(completion_window="24h", endpoint=endpoint, input_file_id=file_id,
                                  extra_headers=PROVIDER if headers is None else headers, **kwargs)
 
 

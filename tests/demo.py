@@ -18,7 +18,7 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from tests import demo_native
+from tests import demo_lines, demo_native
 from tests.stand_ins.proxy import MASTER_KEY, Proxy
 from tests.stand_ins.stack import StandIns
 
@@ -59,6 +59,10 @@ def main() -> None:
             run_guide(proxy.url, {"custom-llm-provider": "vertex_ai"})
             print("\n=== the same client code with no header at all (base URL .../v1 only) ===")
             run_guide(proxy.url + "/v1", {})
+            print("\n=== an embeddings batch: 1,000 texts (arrays included), read as CreateEmbeddingResponse ===")
+            demo_lines.run_embeddings(proxy.url + "/v1")
+            print("\n=== a Responses-API batch, read as the openai SDK's Response ===")
+            demo_lines.run_responses(proxy.url + "/v1")
             print("\n=== the Vertex-native guide's curl commands (only host and key changed) ===")
             demo_native.run_guide(stand_ins, proxy)
 

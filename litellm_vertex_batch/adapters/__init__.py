@@ -11,10 +11,13 @@ from typing import Any
 
 from ..core.endpoint import Endpoint, RowTokens
 from .chat import ChatCompletions
-from .embeddings import embedding_row_tokens, is_embedding_model
+from .embedding_output import embedding_row_tokens
+from .embeddings import Embeddings, is_embedding_model
+from .responses import Responses
 
 #: url -> adapter, for every kind of batch line this plugin serves.
-ADAPTERS: Mapping[str, Endpoint] = {adapter.url: adapter for adapter in (ChatCompletions(),)}
+ADAPTERS: Mapping[str, Endpoint] = {adapter.url: adapter for adapter in (ChatCompletions(), Embeddings(),
+                                                                                 Responses())}
 
 
 def for_url(url: str | None) -> Endpoint | None:
@@ -23,7 +26,7 @@ def for_url(url: str | None) -> Endpoint | None:
 
 def native_endpoint_url(model: str) -> str:
     """The OpenAI endpoint a Vertex-native job of ``model`` corresponds to (for its cost event)."""
-    return "/v1/embeddings" if is_embedding_model(model) else ChatCompletions.url
+    return Embeddings.url if is_embedding_model(model) else ChatCompletions.url
 
 
 def native_row_tokens(model: str) -> Callable[[Mapping[str, Any]], RowTokens | None]:

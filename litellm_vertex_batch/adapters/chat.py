@@ -14,12 +14,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.endpoint import RowTokens, RowUsage
+from ..core.carried import CUSTOM_ID_KEY
+from ..core.endpoint import LineProblem, RowTokens, RowUsage
 from ..core.import_rules import inline_schema_refs
-from ..core.input_lines import CUSTOM_ID_KEY
 from ..core.states import rfc3339_to_unix
 from . import litellm_compat
 from .chat_fast import FastAnswers, FastRequests
+from .embeddings import is_embedding_model
 
 
 @functools.cache
@@ -131,6 +132,9 @@ class CompletionReader:
             body["created"] = created
         return body, _usage(body.get("usage") or {})
 
+    def read_group(self, responses: list[Mapping[str, Any]], option: str) -> tuple[dict[str, Any], RowUsage]:
+        raise ValueError("a chat.completions line maps to one Vertex row")
+
 
 def _usage(usage: Mapping[str, Any]) -> RowUsage:
     prompt_details = usage.get("prompt_tokens_details") or {}
@@ -145,11 +149,17 @@ class ChatRowMapper:
     """One batch's chat lines -> Vertex rows; plain lines built from skeletons proven against LiteLLM."""
 
     def __init__(self, model: str) -> None:
+        self.model = model
         self.fast = FastRequests(lambda body: vertex_request(body, model))
 
     def rows(self, carried_id: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes | None]:
+        if is_embedding_model(self.model):
+            raise LineProblem(f"model {self.model!r} is an embedding model (send /v1/embeddings lines)")
         request, shape = self.fast.request(body)
         return [{CUSTOM_ID_KEY: carried_id, "request": request}], shape
+
+    def model_parameters(self) -> dict[str, Any] | None:
+        return None
 
 
 class ChatCompletions:
@@ -168,6 +178,10 @@ class ChatCompletions:
 
     def response_reader(self, model: str) -> CompletionReader:
         return CompletionReader(model)
+
+    def row_response(self, row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        response = row.get("response")
+        return response if isinstance(response, dict) and not row.get("status") else None
 
     def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
         return gemini_row_tokens(response.get("usageMetadata"))

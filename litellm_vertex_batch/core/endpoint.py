@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+class LineProblem(ValueError):
+    """A line the adapter refuses for a reason it words itself (what the model cannot do); the 400 names the
+    line and gives this message as it is."""
+
+
 @dataclass(frozen=True)
 class RowTokens:
     """Token counts of one successful Vertex row, as it is priced."""
@@ -49,6 +54,11 @@ class ResponseReader(Protocol):
         """The OpenAI body and its usage; raises when the response cannot be read (reported, never dropped)."""
         ...
 
+    def read_group(self, responses: list[Mapping[str, Any]], option: str) -> tuple[dict[str, Any], RowUsage]:
+        """One body for the rows of one line mapped to several rows (in their order), or for a row carrying an
+        ``option``; endpoints whose lines are always one row without options raise."""
+        ...
+
 
 class RowMapper(Protocol):
     """Maps one batch's line bodies (one model) to Vertex rows, reusing per-batch work across lines."""
@@ -56,6 +66,10 @@ class RowMapper(Protocol):
     def rows(self, carried_id: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes | None]:
         """The rows, and a key naming their shape when every line of that shape yields rows that pass or fail
         Vertex's import rules alike (then the rules are checked once per shape); raises like ``vertex_rows``."""
+        ...
+
+    def model_parameters(self) -> dict[str, Any] | None:
+        """What the batch job's ``modelParameters`` must hold for the lines seen so far (None: nothing)."""
         ...
 
 
@@ -80,6 +94,10 @@ class Endpoint(Protocol):
         """A reader for one batch's successful rows (it may reuse LiteLLM objects across rows)."""
         ...
 
+    def row_response(self, row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The answer a Vertex output row carries when it succeeded, None when it failed."""
+        ...
+
     def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
-        """What one successful Vertex response is priced on."""
+        """What one successful Vertex response (``row_response``'s) is priced on."""
         ...

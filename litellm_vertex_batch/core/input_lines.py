@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import jsonl
-from .endpoint import Endpoint, RowMapper
+from .carried import CUSTOM_ID_KEY, carried_custom_id, parse_carried
+from .endpoint import Endpoint, LineProblem, RowMapper
 from .import_rules import MAX_LINE_NESTING, TypeTracker, nesting_problem, row_problems
 
-#: Key on every Vertex row that carries the OpenAI custom_id; Vertex echoes extra top-level keys.
-CUSTOM_ID_KEY = "custom_id"
-#: Prefix that keeps the carried value a string even when the custom_id looks numeric ("000123").
-CUSTOM_ID_TAG = "cid:"
 MAX_LINES = 200_000
 MAX_PROBLEMS = 50
 _PROVIDER_PREFIXES = ("vertex_batch/", "vertex_ai/", "vertex_ai_beta/", "gemini/")
@@ -38,10 +35,6 @@ def bare_model(model: str) -> str:
 def valid_model_name(model: str) -> bool:
     """Whether ``model`` (provider prefixes and ``publishers/.../models/`` allowed) can name a Vertex model."""
     return _MODEL_NAME.fullmatch(bare_model(model)) is not None
-
-
-def carried_custom_id(custom_id: str) -> str:
-    return CUSTOM_ID_TAG + custom_id
 
 
 @dataclass(frozen=True)
@@ -69,6 +62,8 @@ class InputSummary:
     #: the model_list name the lines' body.model was resolved through, if any
     deployment: str | None = None
     lines: int = 0
+    #: what the batch job's ``modelParameters`` must hold (a text-embedding batch's one output size)
+    model_parameters: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
 
@@ -175,6 +170,9 @@ class InputConverter:
         self._seen_ids.add(custom_id)
         try:
             rows, shape = self._mapper(entry["url"]).rows(carried_custom_id(custom_id), entry["body"])
+        except LineProblem as exc:  # what the model cannot do, in the adapter's words
+            summary.add(line_no, str(exc), custom_id)
+            return None
         except Exception as exc:  # LiteLLM's mapping refuses what it cannot express
             summary.add(line_no, f"cannot be mapped to a Vertex request: {exc}", custom_id)
             return None
@@ -196,8 +194,8 @@ class InputConverter:
         dump = jsonl.dumps_line_fast if self._proven else jsonl.dumps_line
         encoded = []
         for row in rows:
-            carried = row.get(CUSTOM_ID_KEY)
-            custom_id = carried[len(CUSTOM_ID_TAG):] if isinstance(carried, str) else None
+            carried = parse_carried(row.get(CUSTOM_ID_KEY))
+            custom_id = carried.custom_id if carried else None
             try:
                 encoded.append(dump(row))
             except UnicodeEncodeError as exc:
@@ -271,4 +269,6 @@ class InputConverter:
     def finish(self) -> InputSummary:
         if self.summary.lines == 0:
             self.summary.add(None, "the file has no requests")
+        for mapper in self._mappers.values():
+            self.summary.model_parameters = mapper.model_parameters() or self.summary.model_parameters
         return self.summary

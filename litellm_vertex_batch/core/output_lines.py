@@ -11,12 +11,12 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .carried import CUSTOM_ID_KEY, Carried, row_carried
 from .endpoint import ResponseReader, RowUsage
-from .input_lines import CUSTOM_ID_KEY, CUSTOM_ID_TAG
 
 _STATUS_JSON = re.compile(r"^(?P<reason>[^{]*?):?\s*(?P<json>\{.*\})\s*$", re.S)
 _REASON_CODES = {"bad request": 400, "unauthorized": 401, "forbidden": 403, "not found": 404,
@@ -37,16 +37,13 @@ class ConvertedRow:
     usage: RowUsage | None = None
 
 
-def row_custom_id(row: Mapping[str, Any]) -> str | None:
-    """The custom_id a Vertex output row carries back, or None if Vertex did not echo it."""
-    value = row.get(CUSTOM_ID_KEY)
-    if isinstance(value, str) and value.startswith(CUSTOM_ID_TAG):
-        return value[len(CUSTOM_ID_TAG):]
-    return None
-
-
-def request_fingerprint(request: Any) -> str:
-    """Key for matching an output row to its input by the echoed request, when the custom_id is missing."""
+def request_fingerprint(row: Mapping[str, Any]) -> str:
+    """Key for matching an output row to its input row by the request it echoes, when the custom_id is
+    missing: ``request`` (Gemini rows), else the text-embedding instance (an input row is its own instance)."""
+    request: Any = row.get("request")
+    if request is None:
+        instance = row.get("instance", row)
+        request = {k: v for k, v in instance.items() if k != CUSTOM_ID_KEY} if isinstance(instance, Mapping) else None
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
@@ -92,23 +89,45 @@ def not_run_line(custom_id: str, code: str, message: str) -> dict[str, Any]:
             "error": {"code": code, "message": message}}
 
 
+def gemini_row_response(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A Gemini output row's ``response`` when the row succeeded."""
+    response = row.get("response")
+    return response if isinstance(response, dict) and not row.get("status") else None
+
+
 class RowConverter:
     """Turns one batch's Vertex rows into OpenAI lines, reading successful responses with its endpoint's reader."""
 
-    def __init__(self, reader: ResponseReader, reported_model: str | None = None) -> None:
+    def __init__(self, reader: ResponseReader, reported_model: str | None = None,
+                 row_response: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] = gemini_row_response) -> None:
         self.reader = reader
         #: the model name a body reports: the model_list name the lines were routed by (an online call through
         #: the proxy answers with the name it was asked for), else the Vertex model's own
         self.reported_model = reported_model
+        self.row_response = row_response
 
     def convert(self, row: Mapping[str, Any], custom_id: str) -> ConvertedRow:
-        status = row.get("status") or ""
-        response = row.get("response")
-        if status or not isinstance(response, dict):
-            code, message, name = parse_row_status(status or "Vertex returned no response for this request")
-            return ConvertedRow(custom_id, error_line(custom_id, code, message, name or None), ok=False)
+        return self.convert_group([row], Carried(custom_id))
+
+    def convert_group(self, rows: list[Mapping[str, Any]], carried: Carried) -> ConvertedRow:
+        """One OpenAI line for all the rows of one line (in part order): an error line if any part failed."""
+        custom_id = carried.custom_id
+        responses = []
+        for row in rows:
+            response = self.row_response(row)
+            if response is None:
+                status = str(row.get("status") or "")
+                code, message, name = parse_row_status(status or "Vertex returned no response for this request")
+                part = row_carried(row)
+                if carried.count > 1 and part is not None:  # which element of the line's input failed
+                    message = f"input[{part.index}]: {message}"
+                return ConvertedRow(custom_id, error_line(custom_id, code, message, name or None), ok=False)
+            responses.append(response)
         try:
-            body, usage = self.reader.read(response)
+            if len(responses) == 1 and not carried.option:
+                body, usage = self.reader.read(responses[0])
+            else:
+                body, usage = self.reader.read_group(responses, carried.option)
         except Exception as exc:  # a row LiteLLM cannot read is reported, never dropped
             return ConvertedRow(custom_id, error_line(custom_id, 500, f"could not read Vertex's response: {exc}",
                                                       "response_transformation_error"), ok=False)
@@ -128,3 +147,35 @@ def usage_totals(rows: Mapping[str, int]) -> dict[str, Any]:
             "total_tokens": rows["input_tokens"] + rows["output_tokens"],
             # LiteLLM's BatchUsage also carries the chat names; fill them rather than leave zeros
             "prompt_tokens": rows["input_tokens"], "completion_tokens": rows["output_tokens"]}
+
+
+class PartGroups:
+    """Holds the parts of lines mapped to several rows until each line's last part is in (Vertex writes rows
+    in no promised order). Memory holds only lines still incomplete; a part seen twice is dropped."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, dict[int, Mapping[str, Any]]] = {}
+
+    def add(self, row: Mapping[str, Any], carried: Carried) -> tuple[bool, list[Mapping[str, Any]] | None]:
+        """(whether the row is new, the line's rows in part order once all are in)."""
+        if carried.count == 1:
+            return True, [row]
+        parts = self._parts.setdefault(carried.custom_id, {})
+        if carried.index in parts:
+            return False, None
+        parts[carried.index] = row
+        if len(parts) < carried.count:
+            return True, None
+        del self._parts[carried.custom_id]
+        return True, [parts[index] for index in range(carried.count)]
+
+    def incomplete(self) -> list[tuple[Carried, list[Mapping[str, Any]]]]:
+        """The lines some of whose parts never came, with the parts that did (in part order)."""
+        found = []
+        for custom_id, parts in sorted(self._parts.items()):
+            rows = [parts[index] for index in sorted(parts)]
+            first = row_carried(rows[0])
+            found.append((Carried(custom_id, 0, first.count if first else len(rows), first.option if first else ""),
+                          rows))
+        self._parts.clear()
+        return found

@@ -9,6 +9,7 @@ claim older than ``FINALIZE_LEASE_SECONDS`` is taken over (the claimant died).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -109,6 +110,8 @@ class BatchService:
                 "outputUriPrefix": self.store.uri(layout.vertex_output_prefix(self.s, token).rstrip("/"))}},
             "labels": {BATCH_LABEL: token},
         }
+        if info.metadata.get("model_parameters"):  # a text-embedding batch's output size, set at upload
+            job_spec["modelParameters"] = json.loads(info.metadata["model_parameters"])
         try:
             job = await self.vertex.create_job(job_spec, token)
         except TransientError as exc:

@@ -5,6 +5,7 @@ retrieve, list, delete and streamed content.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -150,6 +151,8 @@ class FileService:
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
                                     lines=str(summary.lines),
                                     deployment=summary.deployment or metadata.get("deployment", ""))
+                    if summary.model_parameters:
+                        metadata["model_parameters"] = json.dumps(summary.model_parameters, sort_keys=True)
                 if expires_after_seconds is not None:
                     written.append(expiry.entry_name(self.s, int(metadata["expires_at"]), expiry.FILE, token))
                     await self.store.write_json(written[-1], {})

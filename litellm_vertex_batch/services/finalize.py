@@ -3,8 +3,10 @@
 Every input custom_id ends up exactly once across the two files: rows are matched by the custom_id
 Vertex echoes back; a row without it is matched by its echoed request (exact fingerprint) among the
 custom_ids not yet answered; a duplicate row (e.g. incremental prediction files) is dropped; an input
-row with no prediction gets a "never ran" error line. Streams throughout; memory holds the set of
-custom_ids, not the rows. Blocking: the batch service runs it in a worker, over ``Objects``.
+row with no prediction gets a "never ran" error line. A line mapped to several rows (an embeddings
+``input`` array) is answered once all its rows are in, in input order, or goes to the error file when
+one failed or never came. Streams throughout; memory holds the set of custom_ids and the rows of lines
+still incomplete, not the rows. Blocking: the batch service runs it in a worker, over ``Objects``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 import orjson
@@ -21,8 +23,9 @@ import orjson
 from .. import adapters
 from ..cloud.objects import Objects, Writer, read_lines
 from ..core import ids, jsonl, layout, states
+from ..core.carried import Carried, row_carried, row_custom_id
 from ..core.errors import VertexBatchError
-from ..core.output_lines import RowConverter, not_run_line, request_fingerprint, row_custom_id, usage_totals
+from ..core.output_lines import PartGroups, RowConverter, not_run_line, request_fingerprint, usage_totals
 from ..core.pricing import CostTally, price_info
 from ..core.settings import Settings
 
@@ -111,7 +114,9 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
     if endpoint is None:
         raise VertexBatchError(f"batch {record.get('id')} uses {record.get('endpoint')!r}, which this gateway no "
                                "longer serves")
-    converter = RowConverter(endpoint.response_reader(model), record.get("deployment") or None)
+    converter = RowConverter(endpoint.response_reader(model), record.get("deployment") or None,
+                             endpoint.row_response)
+    groups = PartGroups()
     tally = CostTally(price_info(model, record.get("price_overrides")))
     owner = record.get("owner") or {}
     created_at = int(time.time())
@@ -124,15 +129,26 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 
-    def emit(row: Mapping[str, Any], custom_id: str) -> None:
-        converted = converter.convert(row, custom_id)
+    def emit(rows: list[Mapping[str, Any]], carried: Carried) -> None:
+        pending.discard(carried.custom_id)
+        converted = converter.convert_group(rows, carried)
         (output if converted.ok else errors).write(converted.line)
         counts["completed" if converted.ok else "failed"] += 1
         if converted.usage is not None:
             for key in _USAGE_KEYS:
                 totals[key] += getattr(converted.usage, key)
-        if converted.ok:  # failed rows are not billed
-            tally.add(endpoint.row_tokens(row["response"]))
+
+    def take(row: Mapping[str, Any], carried: Carried) -> None:
+        if carried.custom_id not in pending:
+            return  # answered already: a duplicate row
+        new, complete = groups.add(row, carried)
+        if not new:
+            return
+        response = endpoint.row_response(row)
+        if response is not None:  # Google bills every row it answered; failed rows cost nothing
+            tally.add(endpoint.row_tokens(response))
+        if complete is not None:
+            emit(complete, carried)
 
     try:
         with tempfile.TemporaryFile() as unmatched:
@@ -142,17 +158,25 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
                     continue
                 with objects.open_read(info.name) as handle:
                     for row in _jsonl_rows(handle):
-                        custom_id = row_custom_id(row)
-                        if custom_id is None:
+                        carried = row_carried(row)
+                        if carried is None:
                             unmatched.write(json.dumps(row).encode("utf-8") + b"\n")
-                        elif custom_id in pending:
-                            pending.discard(custom_id)
-                            emit(row, custom_id)
+                        else:
+                            take(row, carried)
             if unmatched.tell():
                 unmatched.seek(0)
-                _match_by_request(objects, settings, record, pending, _jsonl_rows(unmatched), emit)
+                _match_by_request(objects, settings, record, pending, _jsonl_rows(unmatched), take)
         state = job.get("state", "")
         message = _not_run_message(state, job)
+        for carried, rows in groups.incomplete():
+            if any(endpoint.row_response(row) is None for row in rows):
+                emit(rows, carried)  # a part failed: the error file gets Google's reason
+            else:
+                pending.discard(carried.custom_id)
+                errors.write(not_run_line(carried.custom_id, states.not_run_code(state),
+                                          f"{carried.count - len(rows)} of the {carried.count} inputs of this "
+                                          f"request got no result. {message}"))
+                counts["failed"] += 1
         for custom_id in sorted(pending):
             errors.write(not_run_line(custom_id, states.not_run_code(state), message))
             counts["failed"] += 1
@@ -184,27 +208,25 @@ def _expected_custom_ids(objects: Objects, settings: Settings, record: Mapping[s
 
 
 def _match_by_request(objects: Objects, settings: Settings, record: Mapping[str, Any], pending: set[str],
-                      rows: Iterator[dict[str, Any]], emit: Any) -> None:
+                      rows: Iterator[dict[str, Any]], take: Callable[[Mapping[str, Any], Carried], None]) -> None:
     """Match rows Vertex returned without their custom_id by the exact request they echo.
 
     Only requests still unanswered are candidates, so a row is never given a custom_id that already has
     a result; a row whose request matches nothing unanswered is logged and left out (never misattributed).
     """
-    by_request: dict[str, list[str]] = {}
+    by_request: dict[str, list[Carried]] = {}
     with objects.open_read(layout.batch_input(settings, record["token"])) as handle:
         for row in _jsonl_rows(handle):
-            custom_id = row_custom_id(row)
-            if custom_id in pending:
-                by_request.setdefault(request_fingerprint(row.get("request")), []).append(custom_id)
+            carried = row_carried(row)
+            if carried is not None and carried.custom_id in pending:
+                by_request.setdefault(request_fingerprint(row), []).append(carried)
     for row in rows:
-        candidates = by_request.get(request_fingerprint(row.get("request")))
+        candidates = by_request.get(request_fingerprint(row))
         if not candidates:
             log.error("batch %s: a prediction row matches no unanswered request; "
                       "its custom_id stays in the error file", ids.batch_id(record["token"]))
             continue
-        custom_id = candidates.pop(0)
-        pending.discard(custom_id)
-        emit(row, custom_id)
+        take(row, candidates.pop(0))
 
 
 def _not_run_message(state: str, job: Mapping[str, Any]) -> str:

@@ -193,7 +193,8 @@ def process_until(job: Job, target: int) -> None:
     """Generate output rows for input rows up to index ``target``."""
     rows = job.rows or []
     while len(job.results) < min(target, len(rows)):
-        job.results.append(vertex_rows.output_row(rows[len(job.results)], job.resource["model"]))
+        job.results.append(vertex_rows.output_row(rows[len(job.results)], job.resource["model"],
+                                                  parameters=job.resource.get("modelParameters")))
 
 
 async def _finish_cancel(gcs: Gcs, job: Job) -> None:

@@ -279,15 +279,18 @@ def _fake_vector(text: str, dim: int) -> list[float]:
     return [round((digest[i % len(digest)] - 128) / 128.0, 6) for i in range(dim)]
 
 
-def embedding_output_row(row: dict, model: str, processed_time: str | None = None) -> dict:
-    """Output row for an embedding model (legacy ``content`` lines or gemini-embedding ``request`` lines)."""
+def embedding_output_row(row: dict, model: str, processed_time: str | None = None,
+                         parameters: dict | None = None) -> dict:
+    """Output row for an embedding model (legacy ``content`` lines or gemini-embedding ``request`` lines).
+    A text-embedding job's size is its ``modelParameters.outputDimensionality`` (one per job)."""
     now = processed_time or rfc3339()
     if is_legacy_embedding(model):
         text = row.get("content", "")
         if "EMULATOR_FAIL" in text:
             return {"instance": row, "predictions": [], "status": _failed_status(400), "processed_time": now}
+        dim = (parameters or {}).get("outputDimensionality") or 8
         emb = {"statistics": {"token_count": max(1, len(text.split())), "truncated": False},
-               "values": _fake_vector(text, 8)}
+               "values": _fake_vector(text, int(dim))}
         return {"instance": row, "predictions": [{"embeddings": emb}], "status": "", "processed_time": now}
     request = row["request"]
     text = " ".join(_texts(request.get("content")))
@@ -304,10 +307,10 @@ def embedding_output_row(row: dict, model: str, processed_time: str | None = Non
     return out
 
 
-def output_row(row: dict, model: str, processed_time: str | None = None) -> dict:
+def output_row(row: dict, model: str, processed_time: str | None = None, parameters: dict | None = None) -> dict:
     """Dispatch on the job's model."""
     if "embedding" in model_id(model):
-        return embedding_output_row(row, model, processed_time)
+        return embedding_output_row(row, model, processed_time, parameters)
     return gemini_output_row(row, model, processed_time)
 
 

@@ -54,7 +54,7 @@ def test_failed_rows_cost_nothing():
 
 
 def test_embedding_rows_are_priced_per_character_when_the_map_says_so():
-    from litellm_vertex_batch.adapters.embeddings import embedding_row_tokens
+    from litellm_vertex_batch.adapters.embedding_output import embedding_row_tokens
     from litellm_vertex_batch.core.pricing import CostTally
 
     legacy = {"instance": {"content": "a b  c\n"}, "status": "",

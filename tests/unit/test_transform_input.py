@@ -23,16 +23,9 @@ from litellm_vertex_batch.adapters import ADAPTERS
 from litellm_vertex_batch.adapters.chat import ChatCompletions
 from litellm_vertex_batch.adapters.chat import vertex_request as openai_body_to_vertex_request
 from litellm_vertex_batch.core import input_lines as transform_input
+from litellm_vertex_batch.core.carried import CUSTOM_ID_KEY, carried_custom_id, row_custom_id
 from litellm_vertex_batch.core.import_rules import inline_schema_refs, row_problems
-from litellm_vertex_batch.core.input_lines import (
-    CUSTOM_ID_KEY,
-    MAX_PROBLEMS,
-    InputConverter,
-    bare_model,
-    carried_custom_id,
-    iter_lines,
-)
-from litellm_vertex_batch.core.output_lines import row_custom_id
+from litellm_vertex_batch.core.input_lines import MAX_PROBLEMS, InputConverter, bare_model, iter_lines
 
 MODEL = "gemini-2.5-flash"
 BOM = b"\xef\xbb\xbf"
@@ -280,7 +273,7 @@ def test_method_must_be_post(method: Any) -> None:
     assert 'method must be "POST"' in problem and repr(method) in problem
 
 
-@pytest.mark.parametrize("url", ["/v1/embeddings", "/v1/responses", "/v1/completions", "v1/chat/completions", None])
+@pytest.mark.parametrize("url", ["/v1/completions", "/v1/moderations", "/v1/images/generations", "v1/chat/completions", None])
 def test_unsupported_url(url: Any) -> None:
     problem = _only_problem([dump(line("a", url=url))])
     assert problem.startswith("line 1 (custom_id 'a'): ")

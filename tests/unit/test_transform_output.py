@@ -323,10 +323,18 @@ def test_usage_totals_of_converted_rows(converter: RowConverter) -> None:
 def test_request_fingerprint_ignores_key_order_only() -> None:
     a = {"contents": [{"role": "user", "parts": [{"text": "é"}]}], "generationConfig": {"temperature": 0.1}}
     b = {"generationConfig": {"temperature": 0.1}, "contents": [{"parts": [{"text": "é"}], "role": "user"}]}
-    assert request_fingerprint(a) == request_fingerprint(b)
-    assert len(request_fingerprint(a)) == 32
+    assert request_fingerprint({"request": a, "custom_id": "cid:1"}) == request_fingerprint({"request": b})
+    assert len(request_fingerprint({"request": a})) == 32
     c = {"contents": [{"role": "user", "parts": [{"text": "e"}]}], "generationConfig": {"temperature": 0.1}}
-    assert request_fingerprint(a) != request_fingerprint(c)
+    assert request_fingerprint({"request": a}) != request_fingerprint({"request": c})
+
+
+def test_a_text_embedding_output_row_matches_its_input_row_by_the_instance_it_echoes() -> None:
+    sent = {"content": "some text", "task_type": "RETRIEVAL_DOCUMENT", "custom_id": "cix:0/2/:a"}
+    echoed = {"instance": {"task_type": "RETRIEVAL_DOCUMENT", "content": "some text"}, "predictions": [],
+              "status": ""}  # the custom_id dropped from the echo
+    assert request_fingerprint(sent) == request_fingerprint(echoed)
+    assert request_fingerprint(sent) != request_fingerprint({"instance": {"content": "other text"}})
 
 
 def test_a_batch_routed_by_a_model_list_name_reports_that_name(converter):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .carried import CUSTOM_ID_KEY, Carried, row_carried
+from .carried import CUSTOM_ID_KEY, Carried
 from .endpoint import ResponseReader, RowUsage
 
 _STATUS_JSON = re.compile(r"^(?P<reason>[^{]*?):?\s*(?P<json>\{.*\})\s*$", re.S)
@@ -107,20 +107,20 @@ class RowConverter:
         self.row_response = row_response
 
     def convert(self, row: Mapping[str, Any], custom_id: str) -> ConvertedRow:
-        return self.convert_group([row], Carried(custom_id))
+        return self.convert_group([(0, row)], Carried(custom_id))
 
-    def convert_group(self, rows: list[Mapping[str, Any]], carried: Carried) -> ConvertedRow:
-        """One OpenAI line for all the rows of one line (in part order): an error line if any part failed."""
+    def convert_group(self, parts: list[tuple[int, Mapping[str, Any]]], carried: Carried) -> ConvertedRow:
+        """One OpenAI line for the rows of one line, as (part index, row) in part order: an error line if a part
+        failed."""
         custom_id = carried.custom_id
         responses = []
-        for row in rows:
+        for index, row in parts:
             response = self.row_response(row)
             if response is None:
                 status = str(row.get("status") or "")
                 code, message, name = parse_row_status(status or "Vertex returned no response for this request")
-                part = row_carried(row)
-                if carried.count > 1 and part is not None:  # which element of the line's input failed
-                    message = f"input[{part.index}]: {message}"
+                if carried.count > 1:  # which element of the line's input failed
+                    message = f"input[{index}]: {message}"
                 return ConvertedRow(custom_id, error_line(custom_id, code, message, name or None), ok=False)
             responses.append(response)
         try:
@@ -154,28 +154,23 @@ class PartGroups:
     in no promised order). Memory holds only lines still incomplete; a part seen twice is dropped."""
 
     def __init__(self) -> None:
-        self._parts: dict[str, dict[int, Mapping[str, Any]]] = {}
+        self._parts: dict[str, tuple[Carried, dict[int, Mapping[str, Any]]]] = {}
 
-    def add(self, row: Mapping[str, Any], carried: Carried) -> tuple[bool, list[Mapping[str, Any]] | None]:
-        """(whether the row is new, the line's rows in part order once all are in)."""
+    def add(self, row: Mapping[str, Any], carried: Carried) -> tuple[bool, list[tuple[int, Mapping[str, Any]]] | None]:
+        """(whether the row is new, the line's (part index, row) pairs in part order once all are in)."""
         if carried.count == 1:
-            return True, [row]
-        parts = self._parts.setdefault(carried.custom_id, {})
+            return True, [(0, row)]
+        line, parts = self._parts.setdefault(carried.custom_id, (carried, {}))
         if carried.index in parts:
             return False, None
         parts[carried.index] = row
-        if len(parts) < carried.count:
+        if len(parts) < line.count:
             return True, None
         del self._parts[carried.custom_id]
-        return True, [parts[index] for index in range(carried.count)]
+        return True, sorted(parts.items())
 
-    def incomplete(self) -> list[tuple[Carried, list[Mapping[str, Any]]]]:
+    def incomplete(self) -> list[tuple[Carried, list[tuple[int, Mapping[str, Any]]]]]:
         """The lines some of whose parts never came, with the parts that did (in part order)."""
-        found = []
-        for custom_id, parts in sorted(self._parts.items()):
-            rows = [parts[index] for index in sorted(parts)]
-            first = row_carried(rows[0])
-            found.append((Carried(custom_id, 0, first.count if first else len(rows), first.option if first else ""),
-                          rows))
+        found = [(line, sorted(parts.items())) for _, (line, parts) in sorted(self._parts.items())]
         self._parts.clear()
         return found

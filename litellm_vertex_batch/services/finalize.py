@@ -129,9 +129,9 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
     totals = dict.fromkeys(_USAGE_KEYS, 0)
     counts = {"completed": 0, "failed": 0}
 
-    def emit(rows: list[Mapping[str, Any]], carried: Carried) -> None:
+    def emit(parts: list[tuple[int, Mapping[str, Any]]], carried: Carried) -> None:
         pending.discard(carried.custom_id)
-        converted = converter.convert_group(rows, carried)
+        converted = converter.convert_group(parts, carried)
         (output if converted.ok else errors).write(converted.line)
         counts["completed" if converted.ok else "failed"] += 1
         if converted.usage is not None:
@@ -168,13 +168,13 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
                 _match_by_request(objects, settings, record, pending, _jsonl_rows(unmatched), take)
         state = job.get("state", "")
         message = _not_run_message(state, job)
-        for carried, rows in groups.incomplete():
-            if any(endpoint.row_response(row) is None for row in rows):
-                emit(rows, carried)  # a part failed: the error file gets Google's reason
+        for carried, parts in groups.incomplete():
+            if any(endpoint.row_response(row) is None for _, row in parts):
+                emit(parts, carried)  # a part failed: the error file gets Google's reason
             else:
                 pending.discard(carried.custom_id)
                 errors.write(not_run_line(carried.custom_id, states.not_run_code(state),
-                                          f"{carried.count - len(rows)} of the {carried.count} inputs of this "
+                                          f"{carried.count - len(parts)} of the {carried.count} inputs of this "
                                           f"request got no result. {message}"))
                 counts["failed"] += 1
         for custom_id in sorted(pending):

@@ -257,7 +257,7 @@ def test_a_line_maps_and_answers_as_litellm_embedding_does_online(online: Any, m
     converter_out = RowConverter(Embeddings().response_reader(model), None, Embeddings().row_response)
     carried = row_carried(rows[0])
     assert carried is not None
-    ours = converter_out.convert_group(legacy_rows, Carried("a", 0, len(texts))).line["response"]["body"]
+    ours = converter_out.convert_group(list(enumerate(legacy_rows)), Carried("a", 0, len(texts))).line["response"]["body"]
     assert ours == {**answer, "model": model}, (ours, answer)
 
 
@@ -281,7 +281,8 @@ def test_a_finished_embeddings_job_is_regrouped_across_files_whatever_vertex_ech
     lines = [json.loads(line("whole", input=["w0", "w1", "w2"], dimensions=4)),
              json.loads(line("lost-ids", input=["l0", "l1"], dimensions=4)),
              json.loads(line("missing-part", input=["m0", "m1", "m2"], dimensions=4)),
-             json.loads(line("single", input="s", dimensions=4))]
+             json.loads(line("single", input="s", dimensions=4)),
+             json.loads(line("lost-failed", input=["lf0", "lf1 EMULATOR_FAIL"], dimensions=4))]
     files = FileService(world.store, SETTINGS, ALICE, resolve_model=lambda name: ResolvedModel(name))
     file_id = run(files.create(jsonl(lines), "in.jsonl", "batch"))["id"]
     service = world.batches()
@@ -295,7 +296,7 @@ def test_a_finished_embeddings_job_is_regrouped_across_files_whatever_vertex_ech
     inputs = [json.loads(raw) for raw in found[0].splitlines()]
     out = [vertex_rows.embedding_output_row(row, LEGACY, parameters=job["modelParameters"]) for row in inputs]
     for row in out:
-        if row["instance"]["content"].startswith("l"):
+        if row["instance"]["content"].startswith(("l0", "l1", "lf")):
             del row["instance"]["custom_id"]  # matched by the instance it echoes instead
     out = [row for row in out if row["instance"]["content"] != "m1"]
     random.Random(7).shuffle(out)
@@ -309,7 +310,7 @@ def test_a_finished_embeddings_job_is_regrouped_across_files_whatever_vertex_ech
                endTime="2026-01-02T03:10:00Z")
 
     done, _ = run(service.retrieve_and_charge(batch["id"], lambda *a: _logged))
-    assert done["request_counts"] == {"total": 4, "completed": 3, "failed": 1}
+    assert done["request_counts"] == {"total": 5, "completed": 3, "failed": 2}
 
     def read(file_id: str) -> dict[str, dict[str, Any]]:
         data = world.objects.read_bytes(f"litellm-vertex-batch/files/{plugin_ids.parse_file_id(file_id)}")
@@ -317,7 +318,8 @@ def test_a_finished_embeddings_job_is_regrouped_across_files_whatever_vertex_ech
         return {json.loads(r)["custom_id"]: json.loads(r) for r in data[0].splitlines()}
 
     answered, failed = read(done["output_file_id"]), read(done["error_file_id"])
-    assert sorted(answered) == ["lost-ids", "single", "whole"] and sorted(failed) == ["missing-part"]
+    assert sorted(answered) == ["lost-ids", "single", "whole"] and sorted(failed) == ["lost-failed", "missing-part"]
+    assert failed["lost-failed"]["response"]["body"]["error"]["message"].startswith("input[1]: ")
     whole = answered["whole"]["response"]["body"]["data"]
     assert [d["embedding"] for d in whole] == [vertex_rows._fake_vector(t, 4) for t in ("w0", "w1", "w2")]
     lost = answered["lost-ids"]["response"]["body"]["data"]

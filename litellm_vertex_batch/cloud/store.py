@@ -59,6 +59,10 @@ class Store:
     async def info(self, name: str) -> ObjectInfo | None:
         return await self.run_blocking(self.objects.info, name)
 
+    async def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under ``prefix`` (for the small indexes: leases, tombstones, open batches, outboxes)."""
+        return await self.run_blocking(lambda: list(self.objects.list(prefix)))
+
     async def read_json(self, name: str) -> tuple[Any, int] | None:
         """(record, generation), or None when it does not exist."""
         found = await self.run_blocking(self.objects.read_bytes, name)

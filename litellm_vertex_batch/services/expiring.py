@@ -76,8 +76,7 @@ async def _expire_file(store: Store, s: Settings, token: str, now: float) -> lis
 
 
 async def _remove_raw(store: Store, s: Settings, token: str) -> list[str]:
-    names = [info.name for info in await store.run_blocking(
-        lambda: list(store.objects.list(layout.vertex_output_prefix(s, token))))]
+    names = [info.name for info in await store.list_objects(layout.vertex_output_prefix(s, token))]
     removed = []
     for name in [*names, layout.batch_input(s, token)]:
         if await store.delete(name):

@@ -121,7 +121,7 @@ async def backfill_index(store: Store, s: Settings) -> int:
 async def open_batch_tokens(store: Store, s: Settings) -> list[tuple[str, str]]:
     """(index entry name, batch token) of every open batch of this prefix."""
     prefix = layout.open_batches_prefix(s)
-    infos = await store.run_blocking(lambda: list(store.objects.list(prefix)))
+    infos = await store.list_objects(prefix)
     return [(info.name, layout.token_from_name(info.name, prefix, ".json")) for info in infos
             if info.name.endswith(".json")]
 
@@ -129,7 +129,7 @@ async def open_batch_tokens(store: Store, s: Settings) -> list[tuple[str, str]]:
 async def settle_native_jobs(store: Store, s: Settings, settle_one: NativeSettler) -> int:
     """Charge the finished Vertex-native jobs of the index; the count still open."""
     prefix = layout.open_native_prefix(s)
-    infos = await store.run_blocking(lambda: list(store.objects.list(prefix)))
+    infos = await store.list_objects(prefix)
     gate = asyncio.Semaphore(NATIVE_CONCURRENCY)
 
     async def one(entry: str) -> int:
@@ -198,7 +198,7 @@ async def _retire_twin(store: Store, s: Settings, vertex: VertexClient, job: Map
         base = store.uri("")
         if directory.startswith(base + s.prefix):
             prefix = directory[len(base):].rstrip("/") + "/"
-            for info in await store.run_blocking(lambda: list(store.objects.list(prefix))):
+            for info in await store.list_objects(prefix):
                 await store.delete(info.name)
         log.warning("deleting Vertex job %s: a late twin of a batch that does not own it", name)
         await vertex.delete_job(name)

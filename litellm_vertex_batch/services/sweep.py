@@ -37,7 +37,7 @@ async def sweep(store: Store, s: Settings, now: float | None = None) -> SweepRep
     """One pass over the upload leases and the tombstones (see the module docstring)."""
     now = time.time() if now is None else now
     report = SweepReport()
-    for info in await store.run_blocking(lambda: list(store.objects.list(layout.uploads_prefix(s)))):
+    for info in await store.list_objects(layout.uploads_prefix(s)):
         token = layout.token_from_name(info.name, layout.uploads_prefix(s), ".json")
         found = await store.read_json(info.name)
         if found is None:
@@ -48,7 +48,7 @@ async def sweep(store: Store, s: Settings, now: float | None = None) -> SweepRep
         if await store.info(layout.file_object(s, token)) is None:
             await _remove(store, layout.vertex_input(s, token), report)
         await _remove(store, info.name, report)
-    for info in await store.run_blocking(lambda: list(store.objects.list(layout.deleted_prefix(s)))):
+    for info in await store.list_objects(layout.deleted_prefix(s)):
         token = layout.token_from_name(info.name, layout.deleted_prefix(s), ".json")
         found = await store.read_json(info.name)
         if found is None or now - float(found[0].get("deleted_at", 0)) < DELETE_RETRY_SECONDS:

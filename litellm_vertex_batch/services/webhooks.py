@@ -52,7 +52,7 @@ async def deliver_due(store: Store, s: Settings, endpoints: list[Endpoint], http
     """Post every outbox entry that is due; how many were delivered."""
     now = time.time() if now is None else now
     by_key = {endpoint.key: endpoint for endpoint in endpoints}
-    infos = await store.run_blocking(lambda: list(store.objects.list(outbox_prefix(s))))
+    infos = await store.list_objects(outbox_prefix(s))
     gate = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
     async def one(name: str) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests import bucket_audit
 from tests.conftest import (
     PROVIDER,
     chat_line,
@@ -54,6 +55,8 @@ FINAL = ("completed", "failed", "cancelled", "expired")
 SERVED: collections.Counter[str] = collections.Counter()
 #: Output rows checked for exactly-once delivery.
 ROWS_CHECKED: collections.Counter[str] = collections.Counter()
+#: What each kill scenario ended with (cost event ids, objects left, seconds to recovery), for the summary.
+KILLS: dict[str, dict[str, Any]] = {}
 
 
 # ---- fixtures ---------------------------------------------------------------------------------------------------
@@ -62,7 +65,7 @@ ROWS_CHECKED: collections.Counter[str] = collections.Counter()
 def tally(request) -> Iterator[None]:
     """Print how many faults of each kind were served and how many rows were checked, after the module."""
     yield
-    summary = {"faults_served": dict(sorted(SERVED.items())), "rows_checked": dict(ROWS_CHECKED)}
+    summary = {"faults_served": dict(sorted(SERVED.items())), "rows_checked": dict(ROWS_CHECKED), "kills": KILLS}
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"\ntest_faults summary: {json.dumps(summary)}")
@@ -84,24 +87,55 @@ def vertex_fault_proxy(stand_ins) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture(scope="module")
-def faulty(stand_ins, fault_proxy, vertex_fault_proxy, replica_config, spy_log) -> Iterator[Proxy]:
+def faulty(stand_ins, replica_config, faulty_env) -> Iterator[Proxy]:
     """A stock proxy whose GCS is the fault proxy, with short retry/timeout/lease settings and the spy callback
     (its Vertex calls go through a second fault proxy, which forwards them unchanged unless told otherwise)."""
-    env = {"STORAGE_EMULATOR_HOST": fault_proxy.url, "VERTEXAI_API_BASE": vertex_fault_proxy.url,
-           "LITELLM_VERTEX_BATCH_RETRY_SECONDS": str(RETRY_SECONDS),
-           "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-           "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": str(LEASE_SECONDS),
-           "LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS": str(LEASE_SECONDS),
-           "LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS": str(LEASE_SECONDS),
-           "LITELLM_VERTEX_BATCH_PREFIX": PREFIX, "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false",
-           "SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)}
-    with Proxy(stand_ins.env, config=replica_config, extra_env=env) as running:
+    with Proxy(stand_ins.env, config=replica_config, extra_env=faulty_env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def faulty_env(fault_proxy, vertex_fault_proxy, spy_log) -> dict[str, str]:
+    return {"STORAGE_EMULATOR_HOST": fault_proxy.url, "VERTEXAI_API_BASE": vertex_fault_proxy.url,
+            "LITELLM_VERTEX_BATCH_RETRY_SECONDS": str(RETRY_SECONDS),
+            "LITELLM_VERTEX_BATCH_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+            "LITELLM_VERTEX_BATCH_FINALIZE_LEASE_SECONDS": str(LEASE_SECONDS),
+            "LITELLM_VERTEX_BATCH_CHARGE_LEASE_SECONDS": str(LEASE_SECONDS),
+            "LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS": str(LEASE_SECONDS),
+            "LITELLM_VERTEX_BATCH_PREFIX": PREFIX, "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false",
+            "SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)}
+
+
+@pytest.fixture(scope="module")
+def survivor(stand_ins, replica_config, faulty_env) -> Iterator[Proxy]:
+    """A second replica of the faulty proxy (same prefix, same fault proxies): the crash tests check through it
+    what a replica that was not killed sees and does."""
+    with Proxy(stand_ins.env, config=replica_config, extra_env=faulty_env) as running:
         yield running
 
 
 @pytest.fixture
 def fc(faulty) -> Any:
     return make_client(faulty)
+
+
+def restarted(proxy: Proxy) -> Proxy:
+    """The proxy running again (a test before may have killed it)."""
+    if proxy.process is None or proxy.process.poll() is not None:
+        proxy.stop()
+        proxy.start()
+    return proxy
+
+
+def audit(stand_ins, timeout: float = 20) -> None:
+    """Every object under the prefix is owned (``tests/bucket_audit.py``), once the replicas settled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = bucket_audit.orphans(request_objects(stand_ins, prefix=PREFIX), PREFIX)
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert found == [], found
 
 
 class Faults:
@@ -546,13 +580,13 @@ FAIL_EVERY = 25  # every 25th row fails at Vertex: an error file too
 
 
 @pytest.mark.parametrize("kill_point", ["output_upload", "error_upload"])
-def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, faulty, fc, spy_log, kill_point):
+def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, faulty, survivor, fc, spy_log,
+                                                         kill_point):
     """The replica finalizing a batch is SIGKILLed while it uploads the output file (nothing written yet) or the
-    error file (the output file is complete, the result record is not). After the lease, a retrieve takes over:
-    every custom_id exactly once, one charge, and files.list shows only the final files of the batch."""
-    if faulty.process is None or faulty.process.poll() is not None:  # an earlier case failed before the restart
-        faulty.stop()
-        faulty.start()
+    error file (the output file is complete, the result record is not). After the lease, a retrieve on the other
+    replica takes over: every custom_id exactly once, one charge, files.list shows only the final files of the
+    batch, and the bucket audit finds nothing unowned."""
+    restarted(faulty)  # an earlier case may have failed before its restart
     rows = lines(f"k-{kill_point}-", ROWS, fail_every=FAIL_EVERY)
     expected_ids = {row["custom_id"] for row in rows}
     batch = create_batch(fc, upload(fc, rows).id)
@@ -584,14 +618,14 @@ def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, fault
     faults.gcs.clear()
     assert not gcs_bucket(stand_ins).blob(f"{PREFIX}batch-results/{token}.json").exists()
 
-    faulty.stop()
-    faulty.start()  # the same replica restarted (same port, same settings)
-    fresh = make_client(faulty)
+    fresh = make_client(survivor)  # the replica that was not killed
+    killed_at = time.monotonic()
     early = fresh.batches.retrieve(batch.id, extra_headers=PROVIDER)
     if time.time() - claimed_at < LEASE_SECONDS - 0.5:
         assert early.status == "finalizing", early.status  # the dead replica's claim still holds
     done = wait_done(fresh, batch.id, timeout=60)
     assert done.status == "completed", done
+    took = time.monotonic() - killed_at
 
     output, errors = read_jsonl(fresh, done.output_file_id), read_jsonl(fresh, done.error_file_id)
     seen = collections.Counter(line["custom_id"] for line in output + errors)
@@ -612,11 +646,15 @@ def test_finalization_killed_halfway_is_taken_over_once(stand_ins, faults, fault
               if f.filename.startswith(batch.id)}
     final = {done.output_file_id, done.error_file_id}
     orphans = {fid: name for fid, name in listed.items() if fid not in final}
-    plugin_lines = [line for line in (killed_log + faulty.log_text()).splitlines()
+    plugin_lines = [line for line in (killed_log + survivor.log_text()).splitlines()
                     if "litellm-vertex-batch" in line and (token in line or "Traceback" in line)]
     assert set(listed) == final, (
         f"files.list shows files of {batch.id} that its result does not name (orphans of the killed attempt): "
         f"{orphans}; final output/error: {sorted(final)}; plugin log lines:\n" + "\n".join(plugin_lines[-10:]))
+    audit(stand_ins)
+    restarted(faulty)
+    KILLS[f"finalization at {kill_point}"] = {"cost_event_ids": len({e["call_id"] for e in events}),
+                                              "rows_exactly_once": len(seen), "completed_after_kill_s": round(took, 1)}
 
 
 # ---- a charge interrupted by a killed replica ---------------------------------------------------------------------
@@ -625,15 +663,14 @@ SMALL_UPLOAD = r"^/upload/storage/v1/b/batch-bucket/o\?uploadType=multipart"
 
 
 def test_a_replica_killed_between_logging_a_charge_and_recording_it_redelivers_the_same_event(
-        stand_ins, faults, faulty, fc, spy_log):
+        stand_ins, faults, faulty, survivor, fc, spy_log):
     """The replica charging a batch is SIGKILLed after LiteLLM has logged the cost and while it writes the charge
-    record (held at the fault proxy). After the charge lease the restarted replica delivers the charge again: the
-    same ``litellm_call_id`` (derived from the batch), never a second id, and never a third delivery."""
+    record (held at the fault proxy). After the charge lease the other replica delivers the charge again: the
+    same ``litellm_call_id`` (derived from the batch), never a second id, and never a third delivery (nor when the
+    killed replica is back). Nothing is left in the bucket that nothing owns."""
     from litellm_vertex_batch.core import ids
 
-    if faulty.process is None or faulty.process.poll() is not None:
-        faulty.stop()
-        faulty.start()
+    restarted(faulty)
     batch = create_batch(fc, upload(fc, lines("charge-kill-", 5)).id)
     token = batch.id.removeprefix("batch_vb")
     wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
@@ -649,21 +686,26 @@ def test_a_replica_killed_between_logging_a_charge_and_recording_it_redelivers_t
     assert "batch" not in outcome, f"the retrieve answered before the kill: {outcome}"
     assert not gcs_bucket(stand_ins).blob(f"{PREFIX}charges/{token}.json").exists()
 
-    faulty.stop()
-    faulty.start()
-    fresh = make_client(faulty)
+    other = make_client(survivor)  # the replica that was not killed
     charge_id = ids.charge_id("batch", batch.id)
-    deadline = time.monotonic() + LEASE_SECONDS + 30
-    while len(charges(spy_log, batch.id)) < 2 and time.monotonic() < deadline:
-        assert fresh.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+    started = time.monotonic()
+    while len(charges(spy_log, batch.id)) < 2 and time.monotonic() - started < LEASE_SECONDS + 30:
+        assert other.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
         time.sleep(0.5)
-    for _ in range(3):
-        assert fresh.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
+    took = time.monotonic() - started
+    restarted(faulty)
+    for client in (other, make_client(faulty)):
+        for _ in range(2):
+            assert client.batches.retrieve(batch.id, extra_headers=PROVIDER).status == "completed"
     events = charges(spy_log, batch.id)
     assert [e["call_id"] for e in events] == [charge_id, charge_id], events
     assert first[0]["response_cost"] == events[1]["response_cost"] > 0
+    assert took < LEASE_SECONDS + 5, f"the survivor redelivered {took:.1f} s after the kill"
     assert gcs_bucket(stand_ins).blob(f"{PREFIX}charges/{token}.json").exists()
+    audit(stand_ins)
     SERVED["charge redelivered after kill"] += 1
+    KILLS["charge record write"] = {"cost_event_ids": len({e["call_id"] for e in events}), "events": len(events),
+                                    "redelivered_after_s": round(took, 1)}
 
 
 def test_a_charge_record_storage_refuses_does_not_fail_the_completed_retrieve(stand_ins, faults, fc, spy_log):
@@ -696,9 +738,7 @@ def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing
     """The claim's write reaches Cloud Storage but its answer is lost (the client retries and meets its own
     precondition): the claimer reads the claim back, knows it holds it, and finalizes at once instead of reporting
     ``finalizing`` until the lease lapses."""
-    if faulty.process is None or faulty.process.poll() is not None:
-        faulty.stop()
-        faulty.start()
+    restarted(faulty)
     batch = create_batch(fc, upload(fc, lines("lost-claim-", 5)).id)
     token = batch.id.removeprefix("batch_vb")
     wait_job_state(stand_ins, batch.id, ("JOB_STATE_SUCCEEDED",))
@@ -716,38 +756,63 @@ def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing
     SERVED["finalize claim answer lost"] += 1
 
 
-def test_an_upload_killed_while_its_file_object_is_written_leaves_nothing_after_the_next_start(
-        stand_ins, faults, faulty, fc):
-    """SIGKILL while the original file is uploaded (its converted rows already stored): the README's promise that
-    an interrupted upload leaves nothing holds after the lease lapses, when the restarted replica sweeps at
-    start-up; no file was ever listed."""
-    if faulty.process is None or faulty.process.poll() is not None:
-        faulty.stop()
-        faulty.start()
+#: Where an upload is held (and its replica killed): the converted rows' resumable upload, the original file's
+#: upload (the rows stored), and the release of the upload's lease (the file stored, its answer never sent).
+UPLOAD_KILL_POINTS = {
+    "rows": (rf"^/upload/.*[?&]name={NAME}vertex-input(?:%2F|/).*upload_id=", "PUT"),
+    "file_object": (rf"^/upload/.*[?&]name={NAME}files(?:%2F|/).*upload_id=", "PUT"),
+    "lease_release": (rf"^/storage/v1/b/batch-bucket/o/{NAME}uploads(?:%2F|/)", "DELETE"),
+}
+
+
+@pytest.mark.parametrize("point", list(UPLOAD_KILL_POINTS))
+def test_an_upload_killed_anywhere_leaves_nothing_nobody_owns(stand_ins, faults, faulty, survivor, point):
+    """SIGKILL of the replica an upload runs on, at each point of the upload: the other replica never lists a half
+    upload; once the lease lapses, its next start sweeps what the killed upload left, and the bucket audit finds
+    nothing unowned. Killed before the file object was complete, no file exists; killed after, the file is whole
+    (only its answer was lost) and listed on every replica."""
+    restarted(faulty)
     bucket = gcs_bucket(stand_ins)
     before = {b.name for b in bucket.list_blobs(prefix=PREFIX)}
-    rows = [chat_line(f"kill-up-{i}", "w" * 3000) for i in range(1000)]
-    held = faults.gcs.inject(rf"^/upload/.*[?&]name={NAME}files(?:%2F|/).*upload_id=", None, method="PUT", count=1,
-                             delay_seconds=60)
-    thread = threading.Thread(target=lambda: _ignore(lambda: upload(make_client(faulty).with_options(timeout=90),
-                                                                    rows)), daemon=True)
+    name = f"kill-{point}.jsonl"
+    rows = [chat_line(f"kill-{point}-{i}", "w" * 3000) for i in range(1000)]
+    path, method = UPLOAD_KILL_POINTS[point]
+    held = faults.gcs.inject(path, None, method=method, count=1, delay_seconds=60)
+    client = make_client(faulty).with_options(timeout=90)
+    thread = threading.Thread(target=lambda: _ignore(lambda: upload(client, rows, name=name)), daemon=True)
     thread.start()
-    wait_until(lambda: held.served == 1, 60, "the upload to reach its file object")
+    wait_until(lambda: held.served == 1, 60, f"the upload to reach {point}")
     left = {b.name for b in bucket.list_blobs(prefix=PREFIX)} - before
-    assert any(name.startswith(f"{PREFIX}vertex-input/") for name in left), left
-    assert any(name.startswith(f"{PREFIX}uploads/") for name in left), left
+    assert any(n.startswith(f"{PREFIX}uploads/") for n in left), left
     faulty.process.send_signal(signal.SIGKILL)
     faulty.process.wait(10)
     thread.join(15)
     faults.gcs.clear()
+    other = make_client(survivor)
+    listed = [f for f in other.files.list(extra_headers=PROVIDER) if f.filename == name]
+    complete = point == "lease_release"
+    assert len(listed) == (1 if complete else 0), listed
     time.sleep(LEASE_SECONDS + 0.5)  # the dead upload's lease lapses
-    faulty.stop()
-    faulty.start()
-    wait_until(lambda: not ({b.name for b in bucket.list_blobs(prefix=PREFIX)} - before) & left, 30,
+    started = time.monotonic()
+    survivor.stop()
+    survivor.start()  # its start-up sweep
+    wait_until(lambda: not any(n.startswith(f"{PREFIX}uploads/")
+                               for n in {b.name for b in bucket.list_blobs(prefix=PREFIX)} - before), 30,
                "the start-up sweep to remove what the killed upload left")
-    assert not any(f.filename == "batch.jsonl" and f.bytes > 3_000_000
-                   for f in make_client(faulty).files.list(extra_headers=PROVIDER))
-    SERVED["upload killed, swept"] += 1
+    swept_s = time.monotonic() - started
+    audit(stand_ins)
+    after = {b.name for b in bucket.list_blobs(prefix=PREFIX)} - before
+    files = [f for f in make_client(survivor).files.list(extra_headers=PROVIDER) if f.filename == name]
+    if complete:
+        assert len(files) == 1 and files[0].bytes > 3_000_000
+        assert make_client(survivor).files.content(files[0].id, extra_headers=PROVIDER).content.count(b"\n") == 1000
+        assert {n.split("/")[1] for n in after} == {"files", "vertex-input"}, after
+    else:
+        assert files == [] and after == set(), after
+    restarted(faulty)
+    SERVED[f"upload killed at {point}, swept"] += 1
+    KILLS[f"upload at {point}"] = {"objects_left": len(after), "file_listed": bool(files),
+                                   "swept_after_restart_s": round(swept_s, 1)}
 
 
 def _ignore(call: Callable[[], Any]) -> None:
@@ -813,3 +878,12 @@ def test_storage_failing_before_the_first_byte_is_googles_status_not_a_500(fault
     assert caught.value.status_code == 503, (caught.value.status_code, caught.value.body)
     assert "backend unavailable" in json.dumps(caught.value.body)
     assert time.monotonic() - started < BOUND
+
+
+def test_the_bucket_holds_nothing_unowned_after_every_scenario(stand_ins, faulty, survivor):
+    """Runs last: after every fault and kill above (and the sweeps they caused), each object under the prefix is
+    owned by a file or a batch, and no claim, lease or upload marker is left (``tests/bucket_audit.py``)."""
+    restarted(faulty)
+    audit(stand_ins, timeout=30)
+    KILLS["bucket at the end"] = bucket_audit.counts(request_objects(stand_ins, prefix=PREFIX), PREFIX)
+

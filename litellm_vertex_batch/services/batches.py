@@ -90,7 +90,6 @@ class BatchService:
             "price_overrides": dict(price_overrides(model)) if price_overrides else {},
             "output_expires_after": output_expires_after,
         }
-        name = layout.batch_record(self.s, token)
         # indexed before the record exists: the worker drops an entry whose record never came
         await self.store.write_json(layout.open_batch(self.s, token), {"id": record["id"],
                                                                        "created_at": record["created_at"]})
@@ -99,7 +98,7 @@ class BatchService:
         try:
             await self.store.copy(layout.vertex_input(self.s, input_token), job_input)
         except BaseException:
-            await self._discard_batch(name, job_input)
+            await self._discard_batch(token)
             raise
         job_spec = {
             "displayName": f"litellm-{record['id']}",
@@ -116,7 +115,7 @@ class BatchService:
             job = await self.vertex.create_job(job_spec, token)
         except TransientError as exc:
             if not exc.ambiguous:
-                await self._discard_batch(name, job_input)
+                await self._discard_batch(token)
                 raise
             # Vertex may yet carry out the create: keep the batch (listed as failed unless its job shows up)
             record["create_error"] = {"code": exc.status_code, "message": exc.message}
@@ -124,7 +123,7 @@ class BatchService:
             await self._save(record)
             raise
         except UpstreamError:
-            await self._discard_batch(name, job_input)  # refused by Google: no batch is left behind
+            await self._discard_batch(token)  # refused by Google: no batch is left behind
             raise
         record["job_name"] = job["name"]
         await self._save(record)
@@ -135,12 +134,11 @@ class BatchService:
         return await self.store.write_json(layout.batch_record(self.s, record["token"]), records.dump(record),
                                            dict(record.get("owner") or {}), only_if_absent=only_if_absent)
 
-    async def _discard_batch(self, record_name: str, job_input: str) -> None:
-        await self.store.delete(record_name)
-        await self.store.delete(job_input)
-        await self.store.delete(layout.open_batch(self.s, layout.token_from_name(record_name,
-                                                                                  layout.batches_prefix(self.s),
-                                                                                  ".json")))
+    async def _discard_batch(self, token: str) -> None:
+        """A batch whose job was never made leaves nothing: its record, its copy of the rows, its index entry."""
+        for name in (layout.batch_record(self.s, token), layout.batch_input(self.s, token),
+                     layout.open_batch(self.s, token)):
+            await self.store.delete(name)
 
     async def _record(self, batch_id: str) -> dict[str, Any]:
         token = ids.parse_batch_id(batch_id)

@@ -9,6 +9,7 @@ a pass stops at the first entry still in the future. Kinds: ``file`` (a file: it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidRequest
@@ -61,7 +62,13 @@ def parse_entry(s: Settings, name: str) -> tuple[int, str, str] | None:
     return int(at), kind, token
 
 
-def expired(metadata: dict[str, str], now: float) -> bool:
+def expires_at(metadata: Mapping[str, str]) -> int | None:
+    """When a file's object metadata says it expires (Unix seconds), None when it never does."""
+    at = str(metadata.get("expires_at") or "")
+    return int(at) if at.isdigit() else None
+
+
+def expired(metadata: Mapping[str, str], now: float) -> bool:
     """Whether a file's object metadata says it has expired (it is answered 404 from then on)."""
-    at = metadata.get("expires_at")
-    return bool(at) and str(at).isdigit() and int(str(at)) <= now
+    at = expires_at(metadata)
+    return at is not None and at <= now

@@ -80,7 +80,7 @@ def file_object(token: str, info: ObjectInfo) -> dict[str, Any]:
     return {"id": ids.file_id(token), "object": "file", "bytes": info.size,
             "created_at": int(meta.get("created_at") or info.created), "filename": meta.get("filename", token),
             "purpose": meta.get("purpose", "batch"), "status": "processed",
-            "expires_at": int(meta["expires_at"]) if str(meta.get("expires_at") or "").isdigit() else None,
+            "expires_at": expiry.expires_at(meta),
             "status_details": None}
 
 

@@ -159,8 +159,8 @@ class BackgroundWorker:
             await outbox.deliver_due(store, first, self.endpoints, self.http())
         report = lifecycle.PassReport()
         await lifecycle.sweep_leftovers(store, first, self._vertex(first), report)
-        if native_open:
-            log.debug("%d Vertex-native jobs still running", native_open)
+        log.debug("pass over %s: %d Vertex-native jobs still running, duplicate jobs cancelled %s, deleted %s",
+                  first.prefix, native_open, report.twins_cancelled, report.twins_deleted)
 
     def _start(self, work: Any, token: str) -> None:
         task = asyncio.get_running_loop().create_task(work)

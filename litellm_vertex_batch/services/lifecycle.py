@@ -48,8 +48,8 @@ NativeSettler = Callable[[str], Awaitable[bool]]
 
 @dataclass
 class PassReport:
-    settled: list[str] = field(default_factory=list)
-    still_open: int = 0
+    """What a pass's sweeps did (the batches it settles run in tasks of their own and log for themselves)."""
+
     twins_cancelled: list[str] = field(default_factory=list)
     twins_deleted: list[str] = field(default_factory=list)
 

@@ -258,6 +258,7 @@ class BatchService:
             raise
         stored = await self.store.write_json(layout.batch_result(self.s, token), records.dump(result),
                                              only_if_absent=True)
+        await leases.release(self.store, lock, holder)  # the result answers every later retrieve: claim done with
         if not stored:  # another replica finished first (or our own write's answer was lost): keep the stored one
             winner = await self._result(token)
             assert winner is not None

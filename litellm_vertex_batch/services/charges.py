@@ -34,7 +34,8 @@ async def once(store: Store, done_name: str, lock_name: str, charge_id: str, log
     """Run ``log_cost(charge_id)`` unless ``done_name`` says it already ran; True if this call ran it.
 
     The lease ``lock_name`` keeps two replicas from logging at once; released on failure so a later call
-    retries, and taken over after ``lease_seconds`` if its holder died before writing ``done_name``.
+    retries, taken over after ``lease_seconds`` if its holder died before writing ``done_name``, and released once
+    ``done_name`` is written (a claimer reads ``done_name`` again after claiming, so nothing logs twice).
     A charge record that cannot be written leaves the lease in place (no other replica logs again within it)
     and is not the caller's failure: the cost was logged.
     """
@@ -42,6 +43,9 @@ async def once(store: Store, done_name: str, lock_name: str, charge_id: str, log
         return False
     holder = await leases.claim(store, lock_name, lease_seconds, {"charge_id": charge_id})
     if holder is None:
+        return False
+    if await store.read_json(done_name) is not None:  # a replica finished (and released) between our read and claim
+        await leases.release(store, lock_name, holder)
         return False
     try:
         cost = await log_cost(charge_id)
@@ -54,4 +58,6 @@ async def once(store: Store, done_name: str, lock_name: str, charge_id: str, log
     except VertexBatchError as exc:
         log.error("charge %s was logged but its record %s could not be written (%s); after %ss another replica "
                   "may deliver it again, with the same id", charge_id, done_name, exc.message, lease_seconds)
+        return True
+    await leases.release(store, lock_name, holder)  # the record stops every later attempt: the claim is done with
     return True

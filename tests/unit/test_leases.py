@@ -132,3 +132,47 @@ def test_a_late_background_release_never_deletes_another_holders_lease(monkeypat
     second, names = asyncio.run(scenario())
     assert names == [LOCK]
     assert json.loads(objects.read_bytes(LOCK)[0])["holder"] == second
+
+
+# --- claims end with the work they guard ------------------------------------------------------------------------
+
+def test_a_charge_releases_its_claim_once_its_record_is_written() -> None:
+    from litellm_vertex_batch.services import charges
+
+    objects = MemoryObjects()
+    store = store_with(objects)
+    logged: list[str] = []
+
+    async def log_cost(charge_id: str) -> float:
+        logged.append(charge_id)
+        return 1.5
+
+    assert asyncio.run(charges.once(store, "charges/t.json", "locks/t.charge", "id-1", log_cost, 60)) is True
+    assert objects.read_bytes("charges/t.json") is not None and objects.read_bytes("locks/t.charge") is None
+    assert asyncio.run(charges.once(store, "charges/t.json", "locks/t.charge", "id-1", log_cost, 60)) is False
+    assert logged == ["id-1"]
+
+
+def test_a_claimer_that_read_before_another_replica_finished_does_not_charge_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replica B reads "not charged", replica A then charges, writes the record and releases its claim, B claims:
+    B reads the record again after claiming and logs nothing."""
+    from litellm_vertex_batch.services import charges
+
+    objects = MemoryObjects()
+    store = store_with(objects)
+    logged: list[str] = []
+    real_claim = leases.claim
+
+    async def claim_after_a_finished(*args: Any, **kwargs: Any) -> Any:
+        objects.write_bytes("charges/t.json", json.dumps({"charge_id": "id-1"}).encode())  # A's record
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(charges.leases, "claim", claim_after_a_finished)
+
+    async def log_cost(charge_id: str) -> float:
+        logged.append(charge_id)
+        return 1.0
+
+    assert asyncio.run(charges.once(store, "charges/t.json", "locks/t.charge", "id-1", log_cost, 60)) is False
+    assert logged == [] and objects.read_bytes("locks/t.charge") is None

@@ -3,6 +3,7 @@ started once per test session, not once per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network here: use LiteLLM's bundled price map
@@ -108,17 +109,24 @@ def _replica(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Proxy:
                  extra_env={"SPY_LOG_PATH": str(spy_log), "PYTHONPATH": str(REPO_ROOT)})
 
 
+@contextlib.contextmanager
+def started(*proxies: Proxy) -> Iterator[tuple[Proxy, ...]]:
+    """The proxies started side by side (a proxy's start-up is mostly imports: one per core), stopped after."""
+    try:
+        with ThreadPoolExecutor(len(proxies)) as pool:
+            list(pool.map(Proxy.start, proxies))
+        yield proxies
+    finally:
+        for running in proxies:
+            running.stop()
+
+
 @pytest.fixture(scope="session")
 def replicas(stand_ins: StandIns, replica_config: Path, spy_log: Path) -> Iterator[tuple[Proxy, Proxy]]:
-    """Replicas B and C, started side by side (a proxy's start-up is mostly imports: one per core)."""
+    """Replicas B and C, started side by side."""
     pair = (_replica(stand_ins, replica_config, spy_log), _replica(stand_ins, replica_config, spy_log))
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(Proxy.start, pair))
+    with started(*pair):
         yield pair
-    finally:
-        for running in pair:
-            running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -151,16 +159,13 @@ def proxies(stand_ins, fake_openai, tmp_path_factory) -> Iterator[dict[str, Prox
                                        native_preflight=False, native_storage=["gs://batch-bucket/native/shared/"])
     off_config = Path(tmp_path_factory.mktemp("routing")) / "proxy_config.yaml"
     off_config.write_text(yaml.safe_dump(config))
-    openai_env = {"OPENAI_BASE_URL": fake_openai.url, "OPENAI_API_KEY": "sk-openai-stand-in"}
+    # worker off, as on the main proxy: these share the replicas' prefix without their spy callback
+    openai_env = {"OPENAI_BASE_URL": fake_openai.url, "OPENAI_API_KEY": "sk-openai-stand-in",
+                  "LITELLM_VERTEX_BATCH_BACKGROUND_WORKER": "false"}
     running = {"on": Proxy(stand_ins.env, extra_env=openai_env),
                "off": Proxy(stand_ins.env, config=off_config, extra_env=openai_env)}
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(Proxy.start, running.values()))
+    with started(*running.values()):
         yield running
-    finally:
-        for proxy in running.values():
-            proxy.stop()
 
 
 def spy_events(spy_log: Path) -> list[dict[str, Any]]:

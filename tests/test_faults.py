@@ -127,11 +127,16 @@ def restarted(proxy: Proxy) -> Proxy:
     return proxy
 
 
+def every_object(stand_ins) -> set[str]:
+    """Every object under the prefix, of every kind (listed on fake-gcs-server directly)."""
+    return {blob.name for blob in gcs_bucket(stand_ins).list_blobs(prefix=PREFIX)}
+
+
 def audit(stand_ins, timeout: float = 20) -> None:
     """Every object under the prefix is owned (``tests/bucket_audit.py``), once the replicas settled."""
     deadline = time.monotonic() + timeout
     while True:
-        found = bucket_audit.orphans(request_objects(stand_ins, prefix=PREFIX), PREFIX)
+        found = bucket_audit.orphans(every_object(stand_ins), PREFIX)
         if not found or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -777,7 +782,9 @@ def test_an_upload_killed_anywhere_leaves_nothing_nobody_owns(stand_ins, faults,
     name = f"kill-{point}.jsonl"
     rows = [chat_line(f"kill-{point}-{i}", "w" * 3000) for i in range(1000)]
     path, method = UPLOAD_KILL_POINTS[point]
-    held = faults.gcs.inject(path, None, method=method, count=1, delay_seconds=60)
+    # held, then dropped unanswered: the killed process's request never completes (forwarded after the hold
+    # instead, a write would land a minute after its writer died, past the sweep: see the issue notes)
+    held = faults.gcs.inject(path, 0, method=method, count=1, delay_seconds=60)
     client = make_client(faulty).with_options(timeout=90)
     thread = threading.Thread(target=lambda: _ignore(lambda: upload(client, rows, name=name)), daemon=True)
     thread.start()
@@ -885,5 +892,5 @@ def test_the_bucket_holds_nothing_unowned_after_every_scenario(stand_ins, faulty
     owned by a file or a batch, and no claim, lease or upload marker is left (``tests/bucket_audit.py``)."""
     restarted(faulty)
     audit(stand_ins, timeout=30)
-    KILLS["bucket at the end"] = bucket_audit.counts(request_objects(stand_ins, prefix=PREFIX), PREFIX)
+    KILLS["bucket at the end"] = bucket_audit.counts(every_object(stand_ins), PREFIX)
 

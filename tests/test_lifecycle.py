@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.conftest import (
     make_client,
     read_jsonl,
     spy_events,
+    started,
     upload,
     wait_done,
 )
@@ -110,14 +110,8 @@ def life(stand_ins, replica_config, tmp_path_factory, receiver) -> Iterator[Life
     running = Life(Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
                    Proxy(stand_ins.env, config=replica_config, extra_env=sweeping),
                    Proxy(stand_ins.env, config=replica_config, extra_env=off), spy)
-    proxies = (running.a, running.b, running.off)
-    try:
-        with ThreadPoolExecutor(3) as pool:
-            list(pool.map(Proxy.start, proxies))
+    with started(running.a, running.b, running.off):
         yield running
-    finally:
-        for proxy in proxies:
-            proxy.stop()
 
 
 def charges(spy: Path, batch_id: str) -> list[dict[str, Any]]:

@@ -8,9 +8,7 @@ import copy
 import json
 import random
 import struct
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from litellm_vertex_batch.core.carried import Carried, carried_custom_id, parse_
 from litellm_vertex_batch.core.input_lines import InputConverter
 from litellm_vertex_batch.core.output_lines import PartGroups, RowConverter
 from tests.stand_ins import vertex_rows
-from tests.unit.test_transform_input import _service_account
+from tests.unit.online_recorder import recording
 
 LEGACY = "text-embedding-005"
 GEMINI = "gemini-embedding-001"
@@ -177,27 +175,9 @@ def test_base64_answers_decode_to_the_same_float32_values() -> None:
 
 # --- the same answers as litellm.embedding online --------------------------------------------------------
 
-class _Predict(BaseHTTPRequestHandler):
-    bodies: list[tuple[str, dict]] = []
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.path == "/token":  # the service account's OAuth token endpoint (a form, not JSON)
-            answer: dict = {"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"}
-        else:
-            data = json.loads(raw)
-            self.bodies.append((self.path, data))
-            answer = {"predictions": [vertex_rows.embedding_output_row(i, LEGACY)["predictions"][0]
-                                      for i in data["instances"]]}
-        payload = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+def _predictions(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The emulator's text-embedding answer for each instance of a predict call."""
+    return {"predictions": [vertex_rows.embedding_output_row(i, LEGACY)["predictions"][0] for i in body["instances"]]}
 
 
 @pytest.fixture(scope="module")
@@ -205,26 +185,18 @@ def online() -> Iterator[Any]:
     """``online(model, body)`` -> (the predict body ``litellm.embedding`` POSTs, the response it returns)."""
     import litellm
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Predict)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    credentials = _service_account(url + "/token")
+    with recording(_predictions) as server:
+        def call(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+            body = copy.deepcopy(body)
+            server.bodies.clear()
+            params = {k: v for k, v in body.items() if k not in ("model", "input")}
+            response = litellm.embedding(model="vertex_ai/" + model, input=body["input"], api_base=server.url,
+                                         vertex_project="p", vertex_location="us-central1",
+                                         vertex_credentials=server.credentials, **params)
+            assert len(server.bodies) == 1
+            return server.bodies[0][1], response.model_dump(exclude_none=False)
 
-    def call(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        body = copy.deepcopy(body)
-        _Predict.bodies.clear()
-        params = {k: v for k, v in body.items() if k not in ("model", "input")}
-        response = litellm.embedding(model="vertex_ai/" + model, input=body["input"], api_base=url,
-                                     vertex_project="p", vertex_location="us-central1",
-                                     vertex_credentials=credentials, **params)
-        assert len(_Predict.bodies) == 1
-        return _Predict.bodies[0][1], response.model_dump(exclude_none=False)
-
-    try:
         yield call
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("body", [

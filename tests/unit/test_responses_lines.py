@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,8 +17,7 @@ from litellm_vertex_batch.core import jsonl
 from litellm_vertex_batch.core.carried import carried_custom_id
 from litellm_vertex_batch.core.input_lines import InputConverter
 from litellm_vertex_batch.core.output_lines import RowConverter
-from tests.unit.test_transform_input import MODEL as RECORDER_MODEL
-from tests.unit.test_transform_input import _Recorder, _service_account
+from tests.unit.online_recorder import recording
 
 MODEL = "gemini-2.5-flash-lite"
 _SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}, "score": {"type": "number"}},
@@ -48,33 +45,25 @@ def online() -> Iterator[Any]:
     """``online(body)`` -> (the generateContent body ``litellm.responses`` POSTs, the Response it returns)."""
     import litellm
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    credentials = _service_account(url + "/token")
+    with recording(lambda path, body: gemini_answer()) as server:
+        def call(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+            body = copy.deepcopy(body)
+            server.bodies.clear()
+            params = {k: v for k, v in body.items() if k != "input"}
+            response = litellm.responses(model="vertex_ai/" + MODEL, input=body["input"], api_base=server.url,
+                                         vertex_project="p", vertex_location="us-central1",
+                                         vertex_credentials=server.credentials, num_retries=0, **params)
+            assert len(server.bodies) == 1
+            return server.bodies[0][1], response.model_dump(exclude_none=False)
 
-    def call(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        body = copy.deepcopy(body)
-        _Recorder.bodies.clear()
-        params = {k: v for k, v in body.items() if k != "input"}
-        response = litellm.responses(model="vertex_ai/" + MODEL, input=body["input"], api_base=url,
-                                     vertex_project="p", vertex_location="us-central1",
-                                     vertex_credentials=credentials, num_retries=0, **params)
-        assert len(_Recorder.bodies) == 1
-        return _Recorder.bodies[0][1], response.model_dump(exclude_none=False)
-
-    try:
         yield call
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def gemini_answer() -> dict[str, Any]:
-    """What the recorder answers every generateContent call with."""
+    """What the recorder answers every generateContent call with (and a batch row carries back)."""
     return {"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
-            "modelVersion": RECORDER_MODEL, "responseId": "r"}
+            "modelVersion": MODEL, "responseId": "r"}
 
 
 def without_ids(value: Any) -> Any:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,6 +23,7 @@ from litellm_vertex_batch.core import input_lines as transform_input
 from litellm_vertex_batch.core.carried import CUSTOM_ID_KEY, carried_custom_id, row_custom_id
 from litellm_vertex_batch.core.import_rules import inline_schema_refs, row_problems
 from litellm_vertex_batch.core.input_lines import MAX_PROBLEMS, InputConverter, bare_model, iter_lines
+from tests.unit.online_recorder import recording
 
 MODEL = "gemini-2.5-flash"
 BOM = b"\xef\xbb\xbf"
@@ -395,40 +393,10 @@ def test_unmappable_lines_are_problems_not_crashes() -> None:
 
 # --- the central property: a batch line maps exactly like an online call --------------------------------
 
-class _Recorder(BaseHTTPRequestHandler):
-    bodies: list[tuple[str, dict]] = []
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        data = self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.path == "/token":  # the service account's OAuth token endpoint
-            answer: dict = {"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"}
-        else:
-            self.bodies.append((self.path, json.loads(data)))
-            answer = {"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]},
-                                      "finishReason": "STOP"}],
-                      "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
-                      "modelVersion": MODEL, "responseId": "r"}
-        payload = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-def _service_account(token_uri: str) -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return json.dumps({"type": "service_account", "project_id": "p", "private_key_id": secrets.token_hex(8),
-                       "private_key": pem, "client_email": "unit@p.iam.gserviceaccount.com", "client_id": "1",
-                       "token_uri": token_uri})
+def _gemini_ok(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
+            "modelVersion": MODEL, "responseId": "r"}
 
 
 @pytest.fixture(scope="module")
@@ -436,29 +404,21 @@ def online() -> Iterator[Any]:
     """``online(body)`` -> the JSON body ``litellm.completion`` POSTs to generateContent for ``body``."""
     import litellm
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    credentials = _service_account(url + "/token")
+    with recording(_gemini_ok) as server:
+        def call(body: dict[str, Any]) -> dict[str, Any]:
+            body = copy.deepcopy(body)  # litellm mutates some arguments
+            server.bodies.clear()
+            params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+            litellm.completion(model="vertex_ai/" + body["model"], messages=body["messages"], api_base=server.url,
+                               vertex_project="p", vertex_location="us-central1",
+                               vertex_credentials=server.credentials, num_retries=0, **params)
+            assert len(server.bodies) == 1
+            path, sent = server.bodies[0]
+            assert path == (f"/v1/projects/p/locations/us-central1/publishers/google/models/{body['model']}"
+                            ":generateContent")
+            return sent
 
-    def call(body: dict[str, Any]) -> dict[str, Any]:
-        body = copy.deepcopy(body)  # litellm mutates some arguments
-        _Recorder.bodies.clear()
-        params = {k: v for k, v in body.items() if k not in ("model", "messages")}
-        litellm.completion(model="vertex_ai/" + body["model"], messages=body["messages"], api_base=url,
-                           vertex_project="p", vertex_location="us-central1", vertex_credentials=credentials,
-                           num_retries=0, **params)
-        assert len(_Recorder.bodies) == 1
-        path, sent = _Recorder.bodies[0]
-        assert path == f"/v1/projects/p/locations/us-central1/publishers/google/models/{body['model']}:generateContent"
-        return sent
-
-    try:
         yield call
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 _TOOLS = [{"type": "function", "function": {

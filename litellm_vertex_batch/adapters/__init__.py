@@ -36,7 +36,7 @@ def native_row_tokens(model: str) -> Callable[[Mapping[str, Any]], RowTokens | N
     chat = ChatCompletions()
 
     def gemini_row(row: Mapping[str, Any]) -> RowTokens | None:
-        response = row.get("response")
-        return chat.row_tokens(response) if isinstance(response, Mapping) and not row.get("status") else None
+        response = chat.row_response(row)
+        return None if response is None else chat.row_tokens(response)
 
     return gemini_row

@@ -17,6 +17,7 @@ from typing import Any
 from ..core.carried import CUSTOM_ID_KEY
 from ..core.endpoint import LineProblem, RowTokens, RowUsage
 from ..core.import_rules import inline_schema_refs
+from ..core.output_lines import gemini_row_response
 from ..core.states import rfc3339_to_unix
 from . import litellm_compat
 from .chat_fast import FastAnswers, FastRequests
@@ -180,8 +181,7 @@ class ChatCompletions:
         return CompletionReader(model)
 
     def row_response(self, row: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        response = row.get("response")
-        return response if isinstance(response, dict) and not row.get("status") else None
+        return gemini_row_response(row)
 
     def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
         return gemini_row_tokens(response.get("usageMetadata"))

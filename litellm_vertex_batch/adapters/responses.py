@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.endpoint import LineProblem, RowTokens, RowUsage
+from ..core.output_lines import gemini_row_response
 from .chat import ChatRowMapper, CompletionReader, gemini_row_tokens
 
 #: The extra row field carrying the Responses parameters the answer echoes (a JSON string).
@@ -151,7 +152,7 @@ class Responses:
 
     def row_response(self, row: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The whole row: the answer needs the parameters the row carries besides its ``response``."""
-        return row if isinstance(row.get("response"), dict) and not row.get("status") else None
+        return row if gemini_row_response(row) is not None else None
 
     def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
         return gemini_row_tokens(response["response"].get("usageMetadata"))

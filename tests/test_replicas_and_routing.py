@@ -13,7 +13,18 @@ from typing import Any
 
 from openai.types import Batch, FileObject
 
-from tests.conftest import PROVIDER, chat_line, create_batch, gcs_bucket, jsonl, read_jsonl, upload, wait_done
+from tests.conftest import (
+    PROVIDER,
+    batch_charges,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    read_jsonl,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.stack import BUCKET, LOCATION, OTHER_BUCKET, PROJECT
 
 PREFIX = "litellm-vertex-batch/"
@@ -114,6 +125,40 @@ def test_simultaneous_retrieves_on_both_replicas_finalize_once(stand_ins, client
     assert len(rows_a) == count == final_a.request_counts.total == final_a.request_counts.completed
     assert sorted(r["custom_id"] for r in rows_a) == sorted(r["custom_id"] for r in rows_b)
     assert len({r["custom_id"] for r in rows_a}) == count
+
+
+def test_two_replicas_upload_finalize_and_retrieve_the_same_batches_concurrently(proxy_b, proxy_c, spy_log):
+    """Scale-out as the README describes it: replicas share nothing but the bucket. Four files are uploaded at
+    once, two on each replica (each over 256 KiB, so converted in the replicas' worker processes); each batch is
+    created on the other replica; both replicas then retrieve every batch at once while their background workers
+    sweep. Every batch completes once: one output file both replicas name, each custom_id exactly once, one cost
+    event."""
+    clients = [make_client(proxy_b), make_client(proxy_c)]
+    count, batches = 600, 4
+    padding = " and some more words to make the line longer" * 8
+    sources = [[chat_line(f"s{k}-{i:04d}", f"question {i} of batch {k}{padding}") for i in range(count)]
+               for k in range(batches)]
+    assert all(len(jsonl(lines)) > 256 * 1024 for lines in sources)
+
+    with ThreadPoolExecutor(batches) as pool:
+        files = list(pool.map(lambda k: upload(clients[k % 2], sources[k], name=f"scale-{k}.jsonl"),
+                              range(batches)))
+        made = list(pool.map(lambda k: create_batch(clients[(k + 1) % 2], files[k].id), range(batches)))
+
+    def finish(pair: tuple[int, int]) -> Any:
+        k, which = pair
+        return wait_done(clients[which], made[k].id, timeout=180)
+
+    with ThreadPoolExecutor(2 * batches) as pool:
+        finals = list(pool.map(finish, [(k, which) for k in range(batches) for which in (0, 1)]))
+    for k in range(batches):
+        on_b, on_c = finals[2 * k], finals[2 * k + 1]
+        assert on_b.status == on_c.status == "completed", (on_b.status, on_c.status, on_b.errors)
+        assert on_b.output_file_id and on_b.output_file_id == on_c.output_file_id
+        assert on_b.request_counts.completed == on_b.request_counts.total == count
+        rows = read_jsonl(clients[k % 2], on_b.output_file_id)
+        assert sorted(row["custom_id"] for row in rows) == [line["custom_id"] for line in sources[k]]
+        assert len(batch_charges(spy_log, made[k].id)) == 1
 
 
 # ---- routing by model -------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Why: LiteLLM maps one line in ~0.6 ms (``get_optional_params`` and pydantic obje
 itself takes ~0.01 ms. Batch lines repeat their parameters (the same model, temperature, schema on every line)
 and differ in their text, so:
 
-* **requests**: a line whose messages are plain text (roles system/developer/user/assistant, text content) is
-  built from a *skeleton*: LiteLLM's own request for the first line with the same parameters, with ``contents``
-  and ``system_instruction`` made from this line's text the way LiteLLM makes them;
+* **requests**: a line whose messages are plain text (roles system/developer/user/assistant, text content; a
+  user's list may also hold images given inline as ``data:`` URLs) is built from a *skeleton*: LiteLLM's own
+  request for the first line with the same parameters (and the same kinds of content), with ``contents`` and
+  ``system_instruction`` made from this line's messages the way LiteLLM makes them;
 * **responses**: a plain Gemini answer (one candidate with one text part) is built from a *template*: LiteLLM's
   own body for the first answer of the same shape, with this answer's id, text and usage (LiteLLM's own usage
   computation, remembered per distinct ``usageMetadata``).
@@ -20,6 +21,7 @@ is the differential test over a large corpus.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,13 +39,38 @@ MAX_USAGES = 20_000
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "model"}
 _REQUEST_SLOTS = ("contents", "system_instruction")
+#: An inline image LiteLLM sends as ``inline_data`` unchanged: nothing in it can look like a ``gs://``, Files API
+#: or ``https://`` address (LiteLLM's other branches), and its media type needs no unescaping.
+_DATA_URL = re.compile(r"data:([A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/]+={0,2})\Z")
+
+
+def _user_part(element: Any) -> dict[str, Any] | None:
+    """The Gemini part LiteLLM makes of one element of a user's content list, for text and inline images."""
+    if type(element) is not dict or len(element) != 2:
+        return None
+    kind = element.get("type")
+    if kind == "text":
+        text = element.get("text")
+        return {"text": text} if type(text) is str and text else None  # LiteLLM drops empty text elements
+    if kind != "image_url":
+        return None
+    image = element.get("image_url")
+    if type(image) is dict and len(image) == 1:  # no detail, format or mime type: those change the mapping
+        image = image.get("url")
+    if type(image) is not str:
+        return None
+    found = _DATA_URL.match(image)
+    if found is None:
+        return None
+    return {"inline_data": {"data": found.group(2), "mime_type": found.group(1)}}
 
 
 def plain_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, Any]]] | None:
-    """(system parts, contents) of plain-text messages as LiteLLM maps them, or None for any other messages.
+    """(system parts, contents) of plain messages as LiteLLM maps them, or None for any other messages.
 
     LiteLLM takes every system (and developer) message out into ``system_instruction``, then merges
-    consecutive messages of one role into one content; text elements of a user list become one part each.
+    consecutive messages of one role into one content; text and inline-image elements of a user list become
+    one part each.
     """
     if type(messages) is not list or not messages:
         return None
@@ -66,19 +93,22 @@ def plain_messages(messages: Any) -> tuple[list[dict[str, str]], list[dict[str, 
         elif role == "user" and type(content) is list and content:
             parts = []
             for element in content:
-                if type(element) is not dict or len(element) != 2 or element.get("type") != "text":
+                part = _user_part(element)
+                if part is None:
                     return None
-                text = element.get("text")
-                if type(text) is not str or not text:  # LiteLLM drops empty text elements
-                    return None
-                parts.append({"text": text})
+                parts.append(part)
         else:
             return None
         if contents and contents[-1]["role"] == role:
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
-    return (system, contents) if contents else None
+    if not contents:
+        return None
+    for merged in contents:  # a user turn of images only gets a blank text part from LiteLLM: its mapping does it
+        if merged["role"] == "user" and not any("text" in part for part in merged["parts"]):
+            return None
+    return system, contents
 
 
 class _Skeleton:
@@ -118,7 +148,9 @@ class FastRequests:
             params = orjson.dumps({k: v for k, v in body.items() if k != "messages"})
         except TypeError:  # an integer beyond 64 bits: LiteLLM maps it
             return None
-        return params + (b"|system" if plain[0] else b"|"), plain[0], plain[1]
+        # the kinds of content are part of the key, so LiteLLM proves the first line with images of each set
+        images = any("inline_data" in part for content in plain[1] for part in content["parts"])
+        return params + (b"|system" if plain[0] else b"|") + (b"|image" if images else b""), plain[0], plain[1]
 
     def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
         """The Vertex request and, when it was built from a proven skeleton, that skeleton's key."""

@@ -9,6 +9,7 @@ skeleton or template primed by a *different* line of the same shape, as in a rea
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import time
@@ -90,10 +91,15 @@ _PARAM_VALUES: dict[str, Any] = {
 }
 _PARAMS = st.dictionaries(st.sampled_from(sorted(_PARAM_VALUES)), st.none(), max_size=5).flatmap(
     lambda keys: st.fixed_dictionaries({key: _PARAM_VALUES[key] for key in keys}))
+_BASE64 = st.binary(min_size=1, max_size=40).map(lambda raw: base64.b64encode(raw).decode())
+_MEDIA = st.sampled_from(["image/png", "image/jpeg", "image/webp", "image/heic", "application/pdf", "audio/x-wav"])
+_INLINE_IMAGE = st.builds(lambda media, encoded, as_dict: {
+    "type": "image_url", "image_url": {"url": f"data:{media};base64,{encoded}"} if as_dict
+    else f"data:{media};base64,{encoded}"}, _MEDIA, _BASE64, st.booleans())
 _PLAIN_MESSAGE = st.one_of(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "developer", "user", "assistant"]), "content": _TEXT}),
     st.fixed_dictionaries({"role": st.just("user"), "content": st.lists(st.fixed_dictionaries(
-        {"type": st.just("text"), "text": _TEXT.filter(bool)}), min_size=1, max_size=3)}))
+        {"type": st.just("text"), "text": _TEXT.filter(bool)}) | _INLINE_IMAGE, min_size=1, max_size=3)}))
 _PLAIN = st.lists(_PLAIN_MESSAGE, min_size=1, max_size=6).filter(
     lambda messages: any(m["role"] in ("user", "assistant") for m in messages))
 #: mostly the plain messages the fast path takes (their results are its own), also everything else
@@ -118,6 +124,31 @@ def test_plain_messages_refuses_what_it_does_not_map() -> None:
     assert plain_messages([{"role": "user", "content": "hi", "name": "x"}]) is None
     assert plain_messages([{"role": "user", "content": [{"type": "text", "text": ""}]}]) is None
     assert plain_messages([{"role": "assistant", "content": [{"type": "text", "text": "x"}]}]) is None
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
+    assert plain_messages([{"role": "user", "content": [image, {"type": "text", "text": "what is it?"}]}]) == (
+        [], [{"role": "user", "parts": [{"inline_data": {"data": "iVBORw0K", "mime_type": "image/png"}},
+                                        {"text": "what is it?"}]}])
+    assert plain_messages([{"role": "user", "content": [image]}]) is None  # LiteLLM adds a blank text part then
+    for url in ("https://example.com/a.png", "gs://bucket/a.png", "data:image/png;base64,", "data:image/png,abc",
+                "data:image\\/png;base64,iVBO", "data:image/png;base64,iVBO\n"):
+        assert plain_messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]) \
+            is None, url
+    for extra in ({"detail": "low"}, {"format": "image/jpeg"}, {"mime_type": "image/jpeg"}):
+        element = {"type": "image_url", "image_url": {**image["image_url"], **extra}}
+        assert plain_messages([{"role": "user", "content": [element]}]) is None, extra
+
+
+def test_inline_image_lines_are_built_from_a_skeleton_proven_on_an_image_line() -> None:
+    """A parameter set's first line with images is LiteLLM's own (it proves the skeleton for image lines), even
+    when lines of the same parameters without images came before."""
+    text = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    image = {"model": MODEL, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data._PIXEL}"}}]}]}
+    fast = FastRequests(slow, check_every=NEVER)
+    assert fast.request(dict(text))[1] is None and fast.request(dict(text))[1] is not None
+    assert fast.request(dict(image))[1] is None  # first of its kind: LiteLLM's
+    built, key = fast.request(dict(image))
+    assert key is not None and same_bytes(built, slow(dict(image)))
 
 
 # ------------------------------------------------------------------ responses

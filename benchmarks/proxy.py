@@ -94,6 +94,14 @@ def _list_figure(client: Any, stand_ins: StandIns, file_id: str, count: int = 10
         stand_ins.clear_faults()
 
 
+def _job_state(stand_ins: StandIns, jid: str) -> str | None:
+    """The emulator's state for the job; None while the emulator is too busy to answer (making 1 GB of rows)."""
+    try:
+        return str(emulator_job(stand_ins, jid)["job"]["state"])
+    except httpx.TimeoutException:
+        return None
+
+
 def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:
     """``by_worker``: nobody retrieves; the background worker (a pass every second) rewrites the output, and the
     figure ends when its result record is stored. Otherwise the worker is off and retrieves do it."""
@@ -123,7 +131,7 @@ def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:
                                           completion_window="24h")
             # the job's end as the emulator reports it, then retrieves until completed (the first one starts it)
             jid = job_id(stand_ins, batch.id)
-            while emulator_job(stand_ins, jid)["job"]["state"] not in TERMINAL:
+            while _job_state(stand_ins, jid) not in TERMINAL:
                 time.sleep(0.1)
             job_end = time.perf_counter()
             live.phase = chat.phase = "finalize"

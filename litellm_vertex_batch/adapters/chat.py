@@ -20,7 +20,8 @@ from ..core.import_rules import inline_schema_refs
 from ..core.output_lines import gemini_row_response
 from ..core.states import rfc3339_to_unix
 from . import litellm_compat
-from .chat_fast import FastAnswers, FastRequests
+from .chat_fast import FastRequests
+from .chat_fast_answers import FastAnswers
 from .embeddings import is_embedding_model
 
 
@@ -94,7 +95,7 @@ def _candidates_include_thoughts(usage: Mapping[str, Any]) -> bool:
 
 class CompletionReader:
     """Turns Gemini responses into chat.completion bodies, reusing one LiteLLM config and logging object;
-    plain answers are built from templates proven against LiteLLM's own body (``chat_fast``)."""
+    plain answers are built from templates proven against LiteLLM's own body (``chat_fast_answers``)."""
 
     def __init__(self, model: str) -> None:
         import httpx

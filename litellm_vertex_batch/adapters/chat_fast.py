@@ -8,21 +8,21 @@ and differ in their text, so:
   user's list may also hold images given inline as ``data:`` URLs) is built from a *skeleton*: LiteLLM's own
   request for the first line with the same parameters (and the same kinds of content), with ``contents`` and
   ``system_instruction`` made from this line's messages the way LiteLLM makes them;
-* **responses**: a plain Gemini answer (one candidate with one text part) is built from a *template*: LiteLLM's
-  own body for the first answer of the same shape, with this answer's id, text and usage (LiteLLM's own usage
-  computation, remembered per distinct ``usageMetadata``).
+* **responses**: a plain Gemini answer (one candidate with one text part, or one function call) is built from a
+  *template*: LiteLLM's own body for the first answer of the same shape, with this answer's id, text (or call
+  arguments) and usage (LiteLLM's own usage computation, remembered per distinct ``usageMetadata``). A call gets
+  a fresh tool-call id made as LiteLLM makes it (random; the one field the proof leaves out).
 
 Each skeleton and template is used only after the fast build of its first line equals LiteLLM's result byte for
 byte, and every ``CHECK_EVERY``-th fast line is compared again; one difference switches the fast path off for the
-rest of the batch (logged). Everything outside these shapes goes through LiteLLM. ``tests/unit/test_fast_paths.py``
-is the differential test over a large corpus.
+rest of the batch (logged). Everything outside these shapes goes through LiteLLM. The requests are here, the answers
+in ``chat_fast_answers``; ``tests/unit/test_fast_paths.py`` is the differential test of both over a large corpus.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -122,7 +122,7 @@ class _Skeleton:
         return {key: slots[key] if key in slots else value for key, value in self.items}
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_json(a: Any, b: Any) -> bool:
     try:
         return orjson.dumps(a) == orjson.dumps(b)
     except TypeError:
@@ -163,7 +163,7 @@ class FastRequests:
             if len(self._skeletons) < MAX_SHAPES:
                 candidate = _Skeleton(full) if "contents" in full and (
                     ("system_instruction" in full) == bool(system)) else None
-                proven = candidate is not None and _same(candidate.build(system, contents), full)
+                proven = candidate is not None and same_json(candidate.build(system, contents), full)
                 self._skeletons[key] = candidate if proven else None
             return full, None
         skeleton = self._skeletons[key]
@@ -173,113 +173,13 @@ class FastRequests:
         self.fast_lines += 1
         if self.fast_lines % self.check_every == 0:
             full = self.slow(body)
-            if not _same(built, full):
+            if not same_json(built, full):
                 self.enabled = False
-                _differed("request")
+                report_difference("request")
                 return full, None
         return built, key
 
 
-def _differed(what: str) -> None:
+def report_difference(what: str) -> None:
     log.warning("litellm-vertex-batch: a fast %s differed from LiteLLM's mapping; this batch continues with "
                 "LiteLLM's mapping only", what)
-
-
-class _Template:
-    """LiteLLM's chat.completion body for one answer shape, with id, text and usage left open."""
-
-    def __init__(self, body: Mapping[str, Any]) -> None:
-        self.body = dict(body)
-        self.choice = dict(body["choices"][0])
-        self.message = dict(self.choice["message"])
-
-    def build(self, response_id: str, text: str, usage: dict[str, Any]) -> dict[str, Any]:
-        message = {**self.message, "content": text}
-        choice = {**self.choice, "message": message}
-        # ``created`` is the clock, as LiteLLM stamps it (the reader replaces it by the answer's createTime)
-        return {**self.body, "id": response_id, "created": int(time.time()), "choices": [choice], "usage": usage}
-
-
-def _same_answer(built: Mapping[str, Any], full: Mapping[str, Any]) -> bool:
-    """Equal but for ``created``, the clock at the moment each was made."""
-    return _same({**built, "created": None}, {**full, "created": None})
-
-
-_RESPONSE_KEYS = frozenset({"candidates", "modelVersion", "responseId", "createTime", "usageMetadata"})
-_CANDIDATE_KEYS = frozenset({"content", "finishReason", "avgLogprobs", "index"})
-
-
-def answer_shape(response: Mapping[str, Any]) -> tuple[bytes, str, str, Mapping[str, Any]] | None:
-    """(template key, response id, text, usageMetadata) of a plain Gemini answer, or None."""
-    if not _RESPONSE_KEYS.issuperset(response):
-        return None
-    candidates, usage = response.get("candidates"), response.get("usageMetadata")
-    response_id = response.get("responseId")
-    if type(candidates) is not list or len(candidates) != 1 or type(usage) is not dict or not usage:
-        return None
-    if type(response_id) is not str or not response_id or type(response.get("createTime")) is not str:
-        return None
-    candidate = candidates[0]
-    if type(candidate) is not dict or not _CANDIDATE_KEYS.issuperset(candidate):
-        return None
-    content = candidate.get("content")
-    if type(content) is not dict or content.keys() != {"parts", "role"} or content["role"] != "model":
-        return None
-    parts = content["parts"]
-    if type(parts) is not list or len(parts) != 1 or type(parts[0]) is not dict or parts[0].keys() != {"text"}:
-        return None
-    text = parts[0]["text"]
-    if type(text) is not str or not text:
-        return None
-    finish = candidate.get("finishReason")
-    key = orjson.dumps([response.get("modelVersion"), finish, sorted(candidate), "createTime" in response])
-    return key, response_id, text, usage
-
-
-class FastAnswers:
-    """Reads one batch's Gemini answers to chat.completion bodies: plain ones from templates, the rest by
-    ``slow``; ``usage_of`` is LiteLLM's usage computation for one ``usageMetadata``."""
-
-    def __init__(self, slow: Callable[[Mapping[str, Any]], dict[str, Any]],
-                 usage_of: Callable[[Mapping[str, Any]], dict[str, Any]], check_every: int = CHECK_EVERY) -> None:
-        self.slow = slow
-        self.usage_of = usage_of
-        self.check_every = check_every
-        self.enabled = True
-        self.fast_rows = 0
-        self._templates: dict[bytes, _Template | None] = {}
-        self._usages: dict[bytes, dict[str, Any]] = {}
-
-    def _usage(self, usage: Mapping[str, Any]) -> dict[str, Any]:
-        key = orjson.dumps(usage)
-        found = self._usages.get(key)
-        if found is None:
-            found = self.usage_of(usage)
-            if len(self._usages) < MAX_USAGES:
-                self._usages[key] = found
-        return found
-
-    def body(self, response: Mapping[str, Any]) -> dict[str, Any]:
-        shape = answer_shape(response) if self.enabled else None
-        if shape is None:
-            return self.slow(response)
-        key, response_id, text, usage = shape
-        if key not in self._templates:
-            full = self.slow(response)
-            if len(self._templates) < MAX_SHAPES:
-                candidate = _Template(full)
-                proven = _same_answer(candidate.build(response_id, text, self._usage(usage)), full)
-                self._templates[key] = candidate if proven else None
-            return full
-        template = self._templates[key]
-        if template is None:
-            return self.slow(response)
-        built = template.build(response_id, text, self._usage(usage))
-        self.fast_rows += 1
-        if self.fast_rows % self.check_every == 0:
-            full = self.slow(response)
-            if not _same_answer(built, full):
-                self.enabled = False
-                _differed("chat.completion")
-                return full
-        return built

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 #: Key on every Vertex row that carries the OpenAI custom_id; Vertex echoes extra top-level keys.
 CUSTOM_ID_KEY = "custom_id"
 #: Prefix that keeps the carried value a string even when the custom_id looks numeric ("000123").
@@ -69,3 +71,19 @@ def row_custom_id(row: Mapping[str, Any]) -> str | None:
     """The custom_id a Vertex row carries back, or None if Vertex did not echo it."""
     carried = row_carried(row)
     return carried.custom_id if carried else None
+
+
+#: The start of a row this plugin wrote: its carried value comes first, as a JSON string.
+_LEADING = re.compile(rb'\{"' + CUSTOM_ID_KEY.encode() + rb'":("(?:[^"\\]|\\.)*")')
+
+
+def leading_carried(raw: bytes) -> Carried | None:
+    """The ``Carried`` of a row whose first key is the carried value (every input row this plugin writes), read
+    from the line's first bytes instead of parsing a whole request; None when the row does not start so."""
+    found = _LEADING.match(raw)
+    if found is None:
+        return None
+    try:
+        return parse_carried(orjson.loads(found.group(1)))
+    except orjson.JSONDecodeError:
+        return None

@@ -6,6 +6,7 @@ finalization result (both may be absent), returns plain dicts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -67,9 +68,28 @@ def not_run_code(vertex_state: str) -> str:
     return NOT_RUN_CODES.get(vertex_state, "batch_incomplete")
 
 
+#: Google's usual form of a time: whole seconds, then (ignored by ``int``) any fraction, in UTC.
+_UTC_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z\Z", re.ASCII)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_seconds(whole_seconds: str) -> int:
+    return int(datetime.fromisoformat(whole_seconds + "+00:00").timestamp())
+
+
 def rfc3339_to_unix(value: object) -> int | None:
+    """Seconds since the epoch of an RFC 3339 time (Vertex's ``createTime`` on every row, so the usual UTC form is
+    read once per distinct second), or None."""
     if not isinstance(value, str) or not value:
         return None
+    usual = _UTC_TIME.match(value)
+    if usual is not None:
+        try:
+            seconds = _utc_seconds(usual.group(1))
+        except ValueError:  # a month 13, say
+            return None
+        if seconds >= 0:  # before 1970 a fraction would round the other way
+            return seconds
     text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))  # Python < 3.11: 6 digits at most
     try:
         return int(datetime.fromisoformat(text).timestamp())

@@ -23,7 +23,7 @@ import orjson
 from .. import adapters
 from ..cloud.objects import Objects, Writer, read_lines
 from ..core import ids, jsonl, layout, states
-from ..core.carried import Carried, row_carried, row_custom_id
+from ..core.carried import Carried, leading_carried, row_carried
 from ..core.errors import VertexBatchError
 from ..core.output_lines import PartGroups, RowConverter, not_run_line, request_fingerprint, usage_totals
 from ..core.pricing import CostTally, price_info
@@ -82,16 +82,23 @@ def _loads(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+def _parse_row(raw: bytes) -> dict[str, Any] | None:
+    """One JSONL row as a dict; None for a blank line or anything else (unreadable rows are logged)."""
+    if not raw.strip():
+        return None
+    try:
+        row = _loads(raw) if not jsonl.has_long_digits(raw) else json.loads(raw)
+    except json.JSONDecodeError:
+        log.error("unreadable prediction row skipped: %.200r", raw)
+        return None
+    return row if isinstance(row, dict) else None
+
+
 def _jsonl_rows(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
     for raw in read_lines(handle):
-        if raw.strip():
-            try:
-                row = _loads(raw) if not jsonl.has_long_digits(raw) else json.loads(raw)
-            except json.JSONDecodeError:
-                log.error("unreadable prediction row skipped: %.200r", raw)
-                continue
-            if isinstance(row, dict):
-                yield row
+        row = _parse_row(raw)
+        if row is not None:
+            yield row
 
 
 def output_directory(objects: Objects, settings: Settings, record: Mapping[str, Any],
@@ -198,12 +205,17 @@ def finalize(objects: Objects, settings: Settings, record: Mapping[str, Any], jo
 
 
 def _expected_custom_ids(objects: Objects, settings: Settings, record: Mapping[str, Any]) -> set[str]:
+    """Every custom_id of the batch's converted input, read from each row's first bytes (the whole row is parsed
+    only when it does not start with its carried value)."""
     ids_: set[str] = set()
     with objects.open_read(layout.batch_input(settings, record["token"])) as handle:
-        for row in _jsonl_rows(handle):
-            custom_id = row_custom_id(row)
-            if custom_id is not None:
-                ids_.add(custom_id)
+        for raw in read_lines(handle):
+            carried = leading_carried(raw)
+            if carried is None:
+                row = _parse_row(raw)
+                carried = row_carried(row) if row is not None else None
+            if carried is not None:
+                ids_.add(carried.custom_id)
     return ids_
 
 

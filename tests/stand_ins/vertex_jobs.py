@@ -158,7 +158,9 @@ async def import_rows(gcs: Gcs, job: Job) -> list[dict]:
                 raise JobFailed(5, f"Failed to import data. Not found: gs://{bucket}/{obj} does not exist.")
             chunks.append((f"gs://{bucket}/{obj}", data))
     try:
-        return vertex_rows.parse_and_validate(chunks, vertex_rows.is_legacy_embedding(job.resource["model"]))
+        # in a thread: a large input must not stall the emulator's API (job reads, control calls) meanwhile
+        return await asyncio.to_thread(vertex_rows.parse_and_validate, chunks,
+                                       vertex_rows.is_legacy_embedding(job.resource["model"]))
     except vertex_rows.ImportError_ as exc:
         raise JobFailed(3, f"Failed to import data. {exc}") from None
 
@@ -175,9 +177,13 @@ async def write_output(gcs: Gcs, job: Job) -> None:
     chunks = [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
     for index, chunk in enumerate(chunks, start=1):
         fname = "predictions.jsonl" if len(chunks) == 1 else f"predictions_{index:05d}.jsonl"
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk).encode()
+        data = await asyncio.to_thread(_jsonl, chunk)
         await gcs.write(bucket, f"{prefix}/{fname}", data)
         job.output_files.append(f"gs://{bucket}/{prefix}/{fname}")
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
 def set_stats(job: Job) -> None:
@@ -240,7 +246,7 @@ async def run_job(gcs: Gcs, job: Job) -> None:
             target = math.floor(total * frac)
             if job.hold:
                 target = min(target, math.floor(total * job.settings.partial_fraction))
-            process_until(job, target)
+            await asyncio.to_thread(process_until, job, target)
             if not job.hold and len(job.results) >= total and frac >= 1.0:
                 break
             await asyncio.sleep(TICK)

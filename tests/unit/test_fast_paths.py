@@ -1,10 +1,12 @@
-"""The differential test of the fast paths (``adapters/chat_fast.py``): over a large corpus, every request and
-every chat.completion body they build equals, byte for byte, what LiteLLM's own mapping makes of the same line.
+"""The differential test of the fast paths (``adapters/chat_fast.py``, ``adapters/chat_fast_answers.py``): over a
+large corpus, every request and every chat.completion body they build equals, byte for byte, what LiteLLM's own
+mapping makes of the same line (tool-call ids aside: LiteLLM makes them up at random).
 
 Corpus: the benchmark data (10,000 lines of the shapes batches carry, and the emulator's predictions for them),
-the accepted-input corpus, and hypothesis-generated bodies and Gemini answers (tools, images, response_format,
-multiple candidates, thinking, grounding, blocked and failed rows). Each fast result is checked against a
-skeleton or template primed by a *different* line of the same shape, as in a real batch.
+the accepted-input corpus, and hypothesis-generated bodies and Gemini answers (tools, inline and other images,
+response_format, multiple candidates, thinking, function calls, grounding, blocked and failed rows). Each fast
+result is checked against a skeleton or template primed by a *different* line of the same shape, as in a real
+batch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from hypothesis import strategies as st
 
 from benchmarks import data
 from litellm_vertex_batch.adapters.chat import CompletionReader, vertex_request
-from litellm_vertex_batch.adapters.chat_fast import FastRequests, answer_shape, plain_messages
+from litellm_vertex_batch.adapters.chat_fast import FastRequests, plain_messages
+from litellm_vertex_batch.adapters.chat_fast_answers import answer_shape
 from litellm_vertex_batch.core.input_lines import iter_lines
 
 MODEL = data.MODEL
@@ -171,7 +174,7 @@ def comparable(body: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]
         body.pop("created", None)
     if body.get("id") != response.get("responseId"):
         body.pop("id", None)
-    # tool calls Gemini gives no id get a random one from LiteLLM (never on the fast path, which has no tools)
+    # tool calls Gemini gives no id get a random one from LiteLLM (and from the fast path, made the same way)
     for choice in body.get("choices") or []:
         for call in (choice.get("message") or {}).get("tool_calls") or []:
             call.pop("id", None)
@@ -224,10 +227,15 @@ _ANSWER = st.fixed_dictionaries(
     optional={"modelVersion": st.sampled_from([MODEL, "gemini-2.5-flash-lite-001", "gemini-2.5-pro@001"]),
               "responseId": st.text("abcdef0123456789", min_size=1, max_size=12),
               "createTime": st.sampled_from(["2026-11-30T12:00:00.000001Z", "2026-12-01T00:00:00Z"])})
+_ARGS = st.dictionaries(st.sampled_from(["q", "n", "ünï", "nested"]), st.one_of(
+    _TEXT, st.integers(-10**6, 10**6), st.floats(-1e6, 1e6, allow_nan=False), st.booleans(), st.none(),
+    st.lists(st.integers(0, 9), max_size=3), st.fixed_dictionaries({"k": _TEXT})), max_size=4)
+_CALL = st.fixed_dictionaries({"functionCall": st.fixed_dictionaries(
+    {"name": st.sampled_from(["lookup", "get_weather", "search"]), "args": _ARGS})})
 _PLAIN_ANSWER = st.fixed_dictionaries(
     {"candidates": st.tuples(st.fixed_dictionaries(
         {"content": st.fixed_dictionaries({"parts": st.tuples(st.fixed_dictionaries(
-            {"text": _TEXT.filter(bool)})).map(list), "role": st.just("model")})},
+            {"text": _TEXT.filter(bool)}) | _CALL).map(list), "role": st.just("model")})},
         optional={"finishReason": _FINISH, "avgLogprobs": st.floats(-10, 0, allow_nan=False),
                   "index": st.just(0)})).map(list),
      "usageMetadata": _USAGE, "responseId": st.text("abcdef0123456789", min_size=1, max_size=12),
@@ -260,6 +268,8 @@ def _another_of_its_shape(answer: dict[str, Any]) -> dict[str, Any]:
         for part in (candidate.get("content") or {}).get("parts") or []:
             if isinstance(part.get("text"), str):
                 part["text"] = part["text"] + " and more"
+            if isinstance(part.get("functionCall"), dict):
+                part["functionCall"]["args"] = {"other": [1, 2.5, "é"], **part["functionCall"]["args"]}
     usage = other.get("usageMetadata") or {}
     for key, value in list(usage.items()):
         if isinstance(value, int):
@@ -276,6 +286,36 @@ def test_answer_shape_takes_only_plain_answers() -> None:
     assert answer_shape({**plain, "candidates": [two]}) is None
     thought = {"content": {"parts": [{"text": "a", "thought": True}], "role": "model"}}
     assert answer_shape({**plain, "candidates": [thought]}) is None
+    call = {"functionCall": {"name": "lookup", "args": {"q": "x"}}}
+    assert answer_shape({**plain, "candidates": [{"content": {"parts": [call], "role": "model"}}]}) is not None
+    for other in ({"functionCall": {"name": "lookup", "args": {}, "id": "c1"}},  # Gemini's own id: LiteLLM's
+                  {**call, "thoughtSignature": "c2ln"}, {"functionCall": {"name": "", "args": {}}},
+                  {"functionCall": {"name": "lookup", "args": "q"}}):
+        assert answer_shape({**plain, "candidates": [{"content": {"parts": [other], "role": "model"}}]}) is None
+    two_calls = {"content": {"parts": [call, call], "role": "model"}}
+    assert answer_shape({**plain, "candidates": [two_calls]}) is None
+
+
+def test_function_call_answers_are_built_from_a_template_with_fresh_call_ids() -> None:
+    """A call answer is LiteLLM's body but for its tool-call id, made fresh per row in LiteLLM's form (two rows
+    never share one); each function name's first answer is LiteLLM's own."""
+    reader = CompletionReader(MODEL)
+    reader.fast.check_every = NEVER
+
+    def answer(i: int, name: str) -> dict[str, Any]:
+        return {"candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": {"q": f"x{i}"}}}],
+                                            "role": "model"}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
+                "responseId": f"r{i}", "createTime": "2026-12-01T00:00:00Z"}
+
+    bodies = [reader.read(answer(i, name))[0] for i, name in enumerate(["lookup", "lookup", "lookup", "search"])]
+    assert reader.fast.fast_rows == 2  # the 2nd and 3rd lookup rows; "search" is proven by LiteLLM first
+    calls = [body["choices"][0]["message"]["tool_calls"][0] for body in bodies]
+    assert [call["function"] for call in calls] == [{"arguments": f'{{"q": "x{i}"}}', "name": name}
+                                                    for i, name in enumerate(["lookup", "lookup", "lookup", "search"])]
+    assert len({call["id"] for call in calls}) == 4
+    assert all(call["id"].startswith("call_") and len(call["id"]) == 33 for call in calls)
+    assert bodies[1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
 def test_a_difference_switches_the_fast_path_off() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litellm.types.utils import LiteLLMBatch
 
 from litellm_vertex_batch.core.output_lines import usage_totals
@@ -129,6 +132,17 @@ def test_not_run_code(state: str, code: str) -> None:
     (None, None), ("", None), ("yesterday", None), (1767322800, None)])
 def test_rfc3339_to_unix(value: Any, expected: int | None) -> None:
     assert rfc3339_to_unix(value) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(when=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+       fraction=st.sampled_from(["", ".0", ".5", ".999999", ".123456789", ".000000001"]))
+def test_rfc3339_to_unix_reads_googles_utc_form_as_the_general_reader_does(when: datetime, fraction: str) -> None:
+    """The usual ``...Z`` form is read once per second; it must equal ``datetime``'s own reading, fraction
+    dropped toward zero as ``int`` drops it (before 1970 too)."""
+    value = when.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    exact = datetime.fromisoformat(when.strftime("%Y-%m-%dT%H:%M:%S") + fraction[:7] + "+00:00")
+    assert rfc3339_to_unix(value) == int(exact.timestamp())
 
 
 # --- batch_object: before the job ends ------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class Job:
     output_files: list[str] = field(default_factory=list)
     task: asyncio.Task | None = None
     cancel_requested_at: str | None = None
+    #: held while rows are made: the job's task makes them in a thread, which a forced state does not stop
+    making_rows: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
@@ -198,9 +201,10 @@ def set_stats(job: Job) -> None:
 def process_until(job: Job, target: int) -> None:
     """Generate output rows for input rows up to index ``target``."""
     rows = job.rows or []
-    while len(job.results) < min(target, len(rows)):
-        job.results.append(vertex_rows.output_row(rows[len(job.results)], job.resource["model"],
-                                                  parameters=job.resource.get("modelParameters")))
+    with job.making_rows:
+        while len(job.results) < min(target, len(rows)):
+            job.results.append(vertex_rows.output_row(rows[len(job.results)], job.resource["model"],
+                                                      parameters=job.resource.get("modelParameters")))
 
 
 async def _finish_cancel(gcs: Gcs, job: Job) -> None:

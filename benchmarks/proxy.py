@@ -94,6 +94,15 @@ def _list_figure(client: Any, stand_ins: StandIns, file_id: str, count: int = 10
         stand_ins.clear_faults()
 
 
+def _head(path: Path, size: int) -> bytes:
+    """Whole lines from the start of ``path``, at least ``size`` bytes of them."""
+    head = bytearray()
+    with path.open("rb") as handle:
+        while len(head) < size and (line := handle.readline()):
+            head += line
+    return bytes(head)
+
+
 def _job_state(stand_ins: StandIns, jid: str) -> str | None:
     """The emulator's state for the job; None while the emulator is too busy to answer (making 1 GB of rows)."""
     try:
@@ -116,8 +125,9 @@ def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:
         live = Sampler(proxy.url, 0.01, {"method": "GET", "url": "/health/liveliness"})
         chat = Sampler(proxy.url, 0.05, {"method": "POST", "url": "/v1/chat/completions", "json": {
             "model": MOCK_MODEL, "messages": [{"role": "user", "content": "hi"}]}})
-        # the workers load LiteLLM after the proxy starts: wait until a tiny upload is converted
-        client.files.create(file=("warm.jsonl", source.open("rb").readline()), purpose="batch")
+        # the worker processes start (and load LiteLLM) with the first upload too large for the proxy's own
+        # interpreter: make that upload first, so the figures below are a running gateway's, not its start-up
+        client.files.create(file=("warm.jsonl", _head(source, 512 * 1024)), purpose="batch")
         baseline = _peak_mib(proxy.process.pid)
         with live, chat:
             time.sleep(3)

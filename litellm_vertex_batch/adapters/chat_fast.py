@@ -38,7 +38,6 @@ MAX_SHAPES = 256
 MAX_USAGES = 20_000
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "model"}
-_REQUEST_SLOTS = ("contents", "system_instruction")
 #: An inline image LiteLLM sends as ``inline_data`` unchanged: nothing in it can look like a ``gs://``, Files API
 #: or ``https://`` address (LiteLLM's other branches), and its media type needs no unescaping.
 _DATA_URL = re.compile(r"data:([A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+);base64,([A-Za-z0-9+/]+={0,2})\Z")

@@ -763,10 +763,12 @@ def test_a_lost_answer_to_the_finalize_claim_does_not_leave_the_batch_finalizing
 
 #: Where an upload is held (and its replica killed): the converted rows' resumable upload, the original file's
 #: upload (the rows stored), and the release of the upload's lease (the file stored, its answer never sent).
-UPLOAD_KILL_POINTS = {
+UPLOAD_KILL_POINTS = {  # a large upload: its rows and its own bytes (staged) are stored by a worker at once
     "rows": (rf"^/upload/.*[?&]name={NAME}vertex-input(?:%2F|/).*upload_id=", "PUT"),
-    "file_object": (rf"^/upload/.*[?&]name={NAME}files(?:%2F|/).*upload_id=", "PUT"),
-    "lease_release": (rf"^/storage/v1/b/batch-bucket/o/{NAME}uploads(?:%2F|/)", "DELETE"),
+    "staged": (rf"^/upload/.*[?&]name={NAME}uploads(?:%2F|/)[0-9a-z]+\.jsonl&.*upload_id=", "PUT"),
+    "file_object": (rf"^/storage/v1/b/batch-bucket/o/{NAME}uploads(?:%2F|/)[0-9a-z]+\.jsonl/rewriteTo/", "POST"),
+    "staged_removal": (rf"^/storage/v1/b/batch-bucket/o/{NAME}uploads(?:%2F|/)[0-9a-z]+\.jsonl(?:\?|$)", "DELETE"),
+    "lease_release": (rf"^/storage/v1/b/batch-bucket/o/{NAME}uploads(?:%2F|/)[0-9a-z]+\.json(?:\?|$)", "DELETE"),
 }
 
 
@@ -797,7 +799,7 @@ def test_an_upload_killed_anywhere_leaves_nothing_nobody_owns(stand_ins, faults,
     faults.gcs.clear()
     other = make_client(survivor)
     listed = [f for f in other.files.list(extra_headers=PROVIDER) if f.filename == name]
-    complete = point == "lease_release"
+    complete = point in ("staged_removal", "lease_release")
     assert len(listed) == (1 if complete else 0), listed
     time.sleep(LEASE_SECONDS + 0.5)  # the dead upload's lease lapses
     started = time.monotonic()

@@ -62,3 +62,38 @@ def test_an_upload_whose_completion_fails_never_appears_later(stand_ins, fault_p
     del writer
     gc.collect()
     assert gcs_bucket(stand_ins).get_blob(name) is None
+
+
+def test_an_upload_of_many_chunks_sent_behind_the_writer_appears_whole_and_in_order(stand_ins):
+    """Chunks are sent by a thread while the next one fills: every byte arrives, in the order written."""
+    objects = objects_on(stand_ins)
+    name = "writer-test/many-chunks.jsonl"
+    lines = [f"{index:08d}".encode() * 1000 + b"\n" for index in range(3000)]  # ~24 MB, three chunks and a rest
+    writer = objects.open_write(name, {"k": "v"})
+    for line in lines:
+        writer.write(line)
+    writer.close()
+    blob = gcs_bucket(stand_ins).get_blob(name)
+    assert blob is not None and blob.download_as_bytes() == b"".join(lines)
+
+
+def test_a_chunk_that_fails_on_its_way_fails_the_writer_and_nothing_appears(stand_ins, fault_proxy):
+    """Cloud Storage refuses a chunk sent behind the writer (503 until the retries give up): the caller's next
+    write raises Google's error, and the abandoned upload never appears."""
+    objects = GcsObjects(Settings(bucket=BUCKET, project="p", location="us-central1", gcs_endpoint=fault_proxy.url,
+                                  retry_seconds=1.0, timeout_seconds=2.0))
+    name = "writer-test/chunk-refused.jsonl"
+    fault_proxy.clear()
+    fault_proxy.inject(r"^/upload/storage/v1/b/batch-bucket/o\?uploadType=resumable&.*upload_id=", 503, method="PUT",
+                       count=1000)
+    writer = objects.open_write(name)
+    chunk = b"y" * (8 * 1024 * 1024 - 1) + b"\n"
+    with pytest.raises(UpstreamError) as raised:
+        for _ in range(4):
+            writer.write(chunk)
+    assert raised.value.status_code == 503
+    writer.discard()
+    fault_proxy.clear()
+    del writer
+    gc.collect()
+    assert gcs_bucket(stand_ins).get_blob(name) is None

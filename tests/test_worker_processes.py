@@ -15,7 +15,17 @@ import openai
 import pytest
 
 from litellm_vertex_batch.cloud import processes
-from tests.conftest import chat_line, create_batch, gcs_bucket, jsonl, make_client, read_jsonl, upload, wait_done
+from tests.conftest import (
+    PROVIDER,
+    chat_line,
+    create_batch,
+    gcs_bucket,
+    jsonl,
+    make_client,
+    read_jsonl,
+    upload,
+    wait_done,
+)
 from tests.stand_ins.proxy import Proxy
 from tests.test_config_startup import startup_line
 
@@ -59,15 +69,23 @@ def large_upload(client, count: int = 2_000):
     return upload(client, [chat_line(f"r{i}", "words " * 30) for i in range(count)])
 
 
-def test_the_proxy_starts_its_workers_with_the_first_large_upload_and_says_so(own_proxy):
+def test_the_proxy_starts_its_workers_with_the_first_large_upload_and_says_so(own_proxy, stand_ins):
     line = startup_line(own_proxy)
     assert (f"uploads and output rewrites in {processes.default_size()} worker process(es) (started with the "
             "first large one)") in line, line
     client = make_client(own_proxy)
     small = upload(client, [chat_line("small")])  # milliseconds of work: done in the proxy
     assert small.bytes < 1000 and workers_of(own_proxy) == []
-    file = large_upload(client)
+    lines = [chat_line(f"r{i}", "words " * 30) for i in range(2_000)]
+    file = upload(client, lines, name="large.jsonl")
     wait_for(lambda: len(workers_of(own_proxy)) == processes.default_size(), what="the workers")
+    # the worker stored the upload's own bytes beside the conversion; the file is that copy, byte for byte, with
+    # what the conversion found, and the staged copy is gone
+    content = client.files.content(file.id, extra_headers=PROVIDER).content
+    assert content == jsonl(lines) and file.bytes == len(content)
+    assert client.files.retrieve(file.id, extra_headers=PROVIDER).filename == "large.jsonl"
+    assert not [blob.name for blob in gcs_bucket(stand_ins).list_blobs()
+                if "/uploads/" in blob.name]
     batch = wait_done(client, create_batch(client, file.id).id, timeout=120)
     assert batch.status == "completed" and batch.request_counts.completed == 2_000
     assert sorted(row["custom_id"] for row in read_jsonl(client, batch.output_file_id)) == sorted(

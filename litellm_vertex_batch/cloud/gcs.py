@@ -7,6 +7,7 @@ names taken out of the message (clients read it). Files move as streams (resumab
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -93,6 +94,7 @@ class GcsObjects:
         self.settings = settings
         self.bucket = bucket or settings.bucket
         self._bucket = _client(settings).bucket(self.bucket)
+        self._upload_chunk = settings.upload_chunk_mib * CHUNK
         # transient failures are retried with google-cloud-storage's jittered backoff, but only so long
         self._opts = {"retry": DEFAULT_RETRY.with_deadline(settings.retry_seconds),
                       "timeout": settings.timeout_seconds}
@@ -158,8 +160,19 @@ class GcsObjects:
             return False
         return True
 
-    def copy(self, source: str, destination: str) -> None:
-        self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination, **self._opts)
+    def copy(self, source: str, destination: str, metadata: dict[str, str] | None = None) -> None:
+        if metadata is None:
+            self._call(self._bucket.copy_blob, self._bucket.blob(source), self._bucket, destination, **self._opts)
+            return
+        # a rewrite takes the destination's metadata from the request; in one location and storage class it is
+        # done in one call, else it is resumed with the token Google gives until it is
+        target = self._bucket.blob(destination)
+        target.metadata, target.content_type = metadata, "application/jsonl"
+        token = None
+        while True:
+            token, _, _ = self._call(target.rewrite, self._bucket.blob(source), token=token, **self._opts)
+            if token is None:
+                return
 
     def list(self, prefix: str, start_offset: str | None = None) -> Iterator[ObjectInfo]:
         try:
@@ -173,7 +186,7 @@ class GcsObjects:
     def upload(self, name: str, source: IO[bytes], metadata: dict[str, str] | None = None,
                content_type: str = "application/jsonl") -> int:
         """Stream ``source`` into ``name``; the object appears only when the upload completes."""
-        blob = self._bucket.blob(name, chunk_size=8 * CHUNK)
+        blob = self._bucket.blob(name, chunk_size=self._upload_chunk)
         blob.metadata = metadata
         try:
             self._call(blob.upload_from_file, source, content_type=content_type, rewind=True, **self._opts)
@@ -195,8 +208,8 @@ class GcsObjects:
                    content_type: str = "application/jsonl") -> _Writer:
         blob = self._bucket.blob(name)
         blob.metadata = metadata
-        return _Writer(self._call(blob.open, "wb", chunk_size=8 * CHUNK, content_type=content_type, **self._opts),
-                       self)
+        return _Writer(self._call(blob.open, "wb", chunk_size=self._upload_chunk, content_type=content_type,
+                                  **self._opts), self, self._upload_chunk)
 
 
 class _Reader(io.RawIOBase):
@@ -224,20 +237,54 @@ class _Reader(io.RawIOBase):
 
 
 class _Writer:
-    """A resumable upload: the object appears on ``close``; ``discard`` abandons it (nothing appears)."""
+    """A resumable upload: the object appears on ``close``; ``discard`` abandons it (nothing appears).
 
-    def __init__(self, handle: Any, objects: GcsObjects) -> None:
+    Written behind: data gathers to one upload chunk, which a thread sends while the caller produces the next
+    (the caller waits only when the one before is still on its way), so converting rows and sending them
+    overlap instead of taking turns. At most two chunks are held (the one filling and the one in flight).
+    """
+
+    def __init__(self, handle: Any, objects: GcsObjects, chunk_size: int) -> None:
         self._handle: Any = handle
         self._objects = objects
+        self._chunk_size = chunk_size
+        self._filling = bytearray()
+        self._in_flight: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     def write(self, data: bytes) -> int:
-        return int(self._objects._call(self._handle.write, data))
+        self._filling += data
+        if len(self._filling) >= self._chunk_size:
+            self._wait()
+            chunk, self._filling = self._filling, bytearray()  # handed over whole: no copy
+            self._in_flight = threading.Thread(target=self._send, args=(chunk,), daemon=True,
+                                               name="litellm-vertex-batch-upload")
+            self._in_flight.start()
+        return len(data)
+
+    def _send(self, chunk: bytearray) -> None:
+        try:
+            self._objects._call(self._handle.write, chunk)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by its next write or close
+            self._failure = exc
+
+    def _wait(self) -> None:
+        """Wait for the chunk in flight; its failure is raised here (and again by every later call)."""
+        if self._in_flight is not None:
+            self._in_flight.join()
+            self._in_flight = None
+        if self._failure is not None:
+            raise self._failure
 
     def close(self) -> None:
         """Complete the upload (the object appears). When completing fails, the upload is abandoned: left as it
         was, garbage collection would close it again later, and publish it then."""
         if self._handle is not None:
             try:
+                self._wait()
+                if self._filling:
+                    self._objects._call(self._handle.write, self._filling)
+                    self._filling = bytearray()
                 self._objects._call(self._handle.close)
             except BaseException:
                 self.discard()
@@ -247,6 +294,9 @@ class _Writer:
     def discard(self) -> None:
         """Abandon the upload: its resumable session is cancelled, and its buffer closed so that garbage
         collection (which closes an unclosed file object, and closing publishes) can never publish it."""
+        with contextlib.suppress(BaseException):
+            self._wait()  # the chunk in flight must not race the cancellation
+        self._filling = bytearray()
         handle, self._handle = self._handle, None
         if handle is None:
             return

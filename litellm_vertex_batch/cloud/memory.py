@@ -70,12 +70,12 @@ class MemoryObjects:
         with self._lock:
             return self._objects.pop(name, None) is not None
 
-    def copy(self, source: str, destination: str) -> None:
+    def copy(self, source: str, destination: str, metadata: dict[str, str] | None = None) -> None:
         found = self.read_bytes(source)
         if found is None:
             raise NotFound("Cloud Storage object not found")
         info = self.info(source)
-        self._put(destination, found[0], info.metadata if info else None, None)
+        self._put(destination, found[0], metadata if metadata is not None else info.metadata if info else None, None)
 
     def list(self, prefix: str, start_offset: str | None = None) -> Iterator[ObjectInfo]:
         with self._lock:

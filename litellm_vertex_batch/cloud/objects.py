@@ -42,7 +42,8 @@ class Objects(Protocol):
                     content_type: str = "application/json", if_generation: int | None = None) -> bool:
         """Write ``data``; False when ``if_generation`` does not hold (0: only if absent)."""
     def delete(self, name: str) -> bool: ...
-    def copy(self, source: str, destination: str) -> None: ...
+    def copy(self, source: str, destination: str, metadata: dict[str, str] | None = None) -> None:
+        """Server-side copy; ``metadata``, when given, replaces the source's on the copy."""
     def list(self, prefix: str, start_offset: str | None = None) -> Iterator[ObjectInfo]: ...
     def upload(self, name: str, source: IO[bytes], metadata: dict[str, str] | None = None,
                content_type: str = "application/jsonl") -> int:

@@ -79,9 +79,9 @@ class Store:
     async def delete(self, name: str) -> bool:
         return await self.run_blocking(self.objects.delete, name)
 
-    async def copy(self, source: str, destination: str) -> None:
-        """Server-side copy: no bytes pass through the proxy."""
-        await self.run_blocking(self.objects.copy, source, destination)
+    async def copy(self, source: str, destination: str, metadata: dict[str, str] | None = None) -> None:
+        """Server-side copy (``metadata`` replacing the source's, when given): no bytes pass through the proxy."""
+        await self.run_blocking(self.objects.copy, source, destination, metadata)
 
     async def scan(self, prefix: str, keep: Callable[[ObjectInfo], bool], limit: int,
                    start_offset: str | None = None) -> list[ObjectInfo]:

@@ -84,6 +84,11 @@ def upload_lease(s: Settings, token: str) -> str:
     return f"{uploads_prefix(s)}{token}.json"
 
 
+def staged_upload(s: Settings, token: str) -> str:
+    """An upload's own bytes, stored beside its conversion, until they are copied to the file object."""
+    return f"{uploads_prefix(s)}{token}.jsonl"
+
+
 def deleted_prefix(s: Settings) -> str:
     return f"{s.prefix}deleted/"
 

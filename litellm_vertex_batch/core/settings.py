@@ -52,7 +52,12 @@ _SOURCES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "upload_lease_seconds": (("upload_lease_seconds",), ("LITELLM_VERTEX_BATCH_UPLOAD_LEASE_SECONDS",)),
     "team_access": (("team_access",), ("LITELLM_VERTEX_BATCH_TEAM_ACCESS",)),
     "raw_retention_seconds": (("raw_retention_seconds",), ("LITELLM_VERTEX_BATCH_RAW_RETENTION_SECONDS",)),
+    "upload_chunk_mib": (("upload_chunk_mib",), ("LITELLM_VERTEX_BATCH_UPLOAD_CHUNK_MIB",)),
 }
+#: Default MiB per request of a resumable upload: Google advises at least 8; each request costs a round trip (and
+#: fake-gcs-server copies what it holds so far per request), while an upload holds about three chunks in memory.
+DEFAULT_UPLOAD_CHUNK_MIB = 16
+MAX_UPLOAD_CHUNK_MIB = 256
 #: Defaults of the tuning settings: how long transient Google failures are retried, one call's timeout,
 #: and after how long an unfinished output rewrite (its replica died) is taken over.
 _TUNING_DEFAULTS = {"retry_seconds": 30.0, "timeout_seconds": 60.0, "finalize_lease_seconds": 900.0,
@@ -85,6 +90,8 @@ class Settings:
     team_access: bool = True
     #: how long after finalization Vertex's raw predictions and the batch's converted input are kept (None: kept)
     raw_retention_seconds: float | None = None
+    #: MiB sent per request of a resumable upload (whole MiB: Cloud Storage wants multiples of 256 KiB)
+    upload_chunk_mib: int = DEFAULT_UPLOAD_CHUNK_MIB
 
     @property
     def vertex_base_url(self) -> str:
@@ -157,6 +164,14 @@ def resolve(deployment_params: Mapping[str, Any], config: Mapping[str, Any] | No
     except (TypeError, ValueError) as exc:
         raise ConfigurationError("litellm-vertex-batch setting raw_retention_seconds must be a number of seconds "
                                  f">= 0, got {retention!r}") from exc
+    chunk = values.pop("upload_chunk_mib")
+    try:
+        values["upload_chunk_mib"] = DEFAULT_UPLOAD_CHUNK_MIB if chunk in (None, "") else int(str(chunk).strip())
+        if not 1 <= values["upload_chunk_mib"] <= MAX_UPLOAD_CHUNK_MIB:
+            raise ValueError(chunk)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError("litellm-vertex-batch setting upload_chunk_mib must be a whole number of MiB from 1 "
+                                 f"to {MAX_UPLOAD_CHUNK_MIB}, got {chunk!r}") from exc
     for name, default in _TUNING_DEFAULTS.items():
         try:
             values[name] = float(values[name]) if values[name] not in (None, "") else default

@@ -145,9 +145,11 @@ class FileService:
                 if holder is not None:
                     await renewing.enter_async_context(leases.holding(self.store, lease, holder,
                                                                       self.s.upload_lease_seconds))
+                staged = None
                 if purpose == "batch":
                     written.append(layout.vertex_input(self.s, token))  # removed again if anything below fails
-                    summary = await self._convert(source, written[-1], token, model)
+                    written.append(layout.staged_upload(self.s, token))
+                    summary, staged = await self._convert(source, written[-2], written[-1], token, model)
                     metadata.update(model=summary.model or "", endpoint=summary.endpoint or "",
                                     lines=str(summary.lines),
                                     deployment=summary.deployment or metadata.get("deployment", ""))
@@ -157,7 +159,11 @@ class FileService:
                     written.append(expiry.entry_name(self.s, int(metadata["expires_at"]), expiry.FILE, token))
                     await self.store.write_json(written[-1], {})
                 written.append(layout.file_object(self.s, token))
-                await self.store.run_blocking(objects.upload, written[-1], source, metadata)
+                if staged is not None:  # stored during the conversion: copied with the metadata it makes
+                    await self.store.copy(staged, written[-1], metadata)
+                    await self._discard([staged])
+                else:
+                    await self.store.run_blocking(objects.upload, written[-1], source, metadata)
             return await self.retrieve(token)
         except BaseException:
             await self._discard(written)  # nothing half-written: a file the caller was not given does not stay
@@ -166,9 +172,11 @@ class FileService:
             if holder is not None:
                 await leases.release(self.store, lease, holder)
 
-    async def _convert(self, source: IO[bytes], rows_name: str, token: str, model: str | None) -> InputSummary:
+    async def _convert(self, source: IO[bytes], rows_name: str, staged_name: str, token: str,
+                       model: str | None) -> tuple[InputSummary, str | None]:
         """Validate the upload and stream its Vertex rows into ``rows_name``: in a worker process when the upload
-        can be read there (the proxy's GIL stays free), the model name resolved here first (the router is here)."""
+        can be read there (the proxy's GIL stays free), the model name resolved here first (the router is here).
+        The worker also stores the upload itself at ``staged_name`` meanwhile; the name is returned when it did."""
         from .heavy import ModelTable, UnknownModelName, convert_to_object, shared_path
 
         rows_metadata = {"file_token": token}
@@ -178,11 +186,12 @@ class FileService:
             named = None if model else await self.store.run_blocking(first_line_model, source)
             table = ModelTable({named: self.resolve_model(named)} if named else {})
             try:
-                return await self.store.run_heavy(convert_to_object, path, rows_name, rows_metadata, model, table)
+                return await self.store.run_heavy(convert_to_object, path, rows_name, rows_metadata, model, table,
+                                                  staged_name), staged_name
             except UnknownModelName:  # the first line names no model: resolved line by line, here
                 pass
         return await self.store.run_blocking(convert_to_object, self.store.objects, source, rows_name,
-                                             rows_metadata, model, self.resolve_model)
+                                             rows_metadata, model, self.resolve_model), None
 
     async def _discard(self, names: list[str]) -> None:
         for name in reversed(names):

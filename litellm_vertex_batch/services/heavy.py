@@ -2,7 +2,7 @@
 handed the ``Objects`` of its bucket first, then plain, picklable arguments.
 
 * ``convert_to_object``: validate an upload and stream its Vertex rows into a resumable upload that is
-  completed only when every line passed (nothing appears otherwise);
+  completed only when every line passed (nothing appears otherwise), the upload's own bytes stored beside it;
 * ``finalize``: the output rewrite (``services/finalize.py``).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -63,22 +64,62 @@ class _Counting(io.RawIOBase):
         return self._written
 
 
+class _StoredBeside:
+    """The upload's own bytes sent to ``name`` by a thread, read from a handle of its own while the conversion reads
+    another: storing the file takes no time of its own after the conversion (both are mostly waiting on the
+    network). The object appears on ``finish``; ``abandon`` stops and discards it."""
+
+    def __init__(self, objects: Objects, path: str, name: str) -> None:
+        self._writer = objects.open_write(name, {})
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, args=(path,), daemon=True,
+                                        name="litellm-vertex-batch-store-upload")
+        self._thread.start()
+
+    def _send(self, path: str) -> None:
+        try:
+            with open(path, "rb") as handle:
+                while not self._stop.is_set() and (chunk := handle.read(1024 * 1024)):
+                    self._writer.write(chunk)
+        except BaseException as exc:  # noqa: BLE001 - raised by ``finish`` in the converting thread
+            self._failure = exc
+
+    def finish(self) -> None:
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        self._writer.close()
+
+    def abandon(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._writer.discard()
+
+
 def convert_to_object(objects: Objects, source: IO[bytes] | str, rows_name: str, rows_metadata: dict[str, str],
-                      model: str | None, resolve_model: Callable[[str], ResolvedModel]) -> InputSummary:
+                      model: str | None, resolve_model: Callable[[str], ResolvedModel],
+                      stage_as: str | None = None) -> InputSummary:
     """Validate ``source`` (an open file, or a path) and stream its Vertex rows into ``rows_name``; the object
-    appears only when every line passed (InvalidRequest lists the problems otherwise)."""
+    appears only when every line passed (InvalidRequest lists the problems otherwise). With ``stage_as`` (and a
+    path), the upload's bytes are stored there at the same time, and appear only with the rows."""
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(source, "rb")) if isinstance(source, str) else source
         writer = objects.open_write(rows_name, rows_metadata)
         counting = _Counting(writer)
         rows = io.BufferedWriter(counting, 8 * 1024 * 1024)
+        beside = _StoredBeside(objects, source, stage_as) if stage_as and isinstance(source, str) else None
         try:
             summary = convert_input(handle, rows, model, resolve_model)
             rows.flush()
+            if beside is not None:
+                beside.finish()
             writer.close()
         except BaseException:
             counting.discarded = True
             writer.discard()  # after a failed close too: nothing may appear later
+            if beside is not None:
+                beside.abandon()
             raise
     return summary
 

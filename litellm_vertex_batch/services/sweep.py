@@ -3,7 +3,9 @@ still needs).
 
 * An upload in flight holds a lease (``uploads/<token>.json``) until its file object exists. A lapsed lease whose
   file object does not exist marks converted rows nobody owns (the uploading process died, SIGKILL included):
-  they are removed, then the lease. A lapsed lease whose file exists is only removed.
+  they are removed, then the lease. A lapsed lease whose file exists is only removed. Either way the upload's
+  staged bytes (``uploads/<token>.jsonl``, copied to the file object once it is made) go too, as does a staged
+  upload older than a lease with no lease beside it.
 * A deletion writes a tombstone (``deleted/<token>.json``) before it deletes. Once the tombstone is older than the
   window in which the deleter's own retries are answered, whatever the deletion left (its converted rows, its file
   object) is removed, then the tombstone.
@@ -37,7 +39,13 @@ async def sweep(store: Store, s: Settings, now: float | None = None) -> SweepRep
     """One pass over the upload leases and the tombstones (see the module docstring)."""
     now = time.time() if now is None else now
     report = SweepReport()
-    for info in await store.list_objects(layout.uploads_prefix(s)):
+    in_uploads = await store.list_objects(layout.uploads_prefix(s))
+    leased = {info.name for info in in_uploads if info.name.endswith(".json")}
+    for info in in_uploads:
+        if info.name.endswith(".jsonl"):  # a staged upload without its lease: its upload ended without removing it
+            if info.name[:-1] not in leased and now - info.created >= s.upload_lease_seconds:
+                await _remove(store, info.name, report)
+            continue
         token = layout.token_from_name(info.name, layout.uploads_prefix(s), ".json")
         found = await store.read_json(info.name)
         if found is None:
@@ -47,6 +55,7 @@ async def sweep(store: Store, s: Settings, now: float | None = None) -> SweepRep
             continue
         if await store.info(layout.file_object(s, token)) is None:
             await _remove(store, layout.vertex_input(s, token), report)
+        await _remove(store, layout.staged_upload(s, token), report)
         await _remove(store, info.name, report)
     for info in await store.list_objects(layout.deleted_prefix(s)):
         token = layout.token_from_name(info.name, layout.deleted_prefix(s), ".json")

@@ -71,3 +71,21 @@ def test_uploads_leave_no_lease_whether_they_succeed_or_are_refused() -> None:
     token = created["id"].removeprefix("file-vb")
     assert objects.names() == sorted([layout.file_object(S, token), layout.vertex_input(S, token)])
     assert asyncio.run(sweep(store, S)).removed == []
+
+
+def test_staged_bytes_of_an_interrupted_upload_are_removed_and_an_upload_in_flight_keeps_them() -> None:
+    """An upload's own bytes staged beside its conversion go with its lapsed lease (file made or not); a staged
+    object its upload failed to remove goes once it is older than a lease; one in flight stays."""
+    objects = MemoryObjects()
+    now = time.time()
+    for token, age in (("dead", UPLOAD_LEASE_SECONDS + 1), ("running", 5)):
+        put(objects, layout.upload_lease(S, token), {"claimed_at": now - age, "holder": "h"})
+        put(objects, layout.staged_upload(S, token), {"bytes": 1})
+    put(objects, layout.staged_upload(S, "leftover"), {"bytes": 1})
+    put(objects, layout.staged_upload(S, "just-copied"), {"bytes": 1})
+    objects._objects[layout.staged_upload(S, "leftover")].created = now - UPLOAD_LEASE_SECONDS - 1
+    report = asyncio.run(sweep(Store(objects, offload=False), S, now))
+    assert sorted(report.removed) == sorted([layout.staged_upload(S, "dead"), layout.upload_lease(S, "dead"),
+                                             layout.staged_upload(S, "leftover")])
+    assert objects.names() == sorted([layout.upload_lease(S, "running"), layout.staged_upload(S, "running"),
+                                      layout.staged_upload(S, "just-copied")])

@@ -152,3 +152,27 @@ def test_worker_processes_0_keeps_the_work_in_the_proxy(stand_ins):
         batch = wait_done(client, create_batch(client, file.id).id, timeout=120)
         assert batch.status == "completed" and batch.request_counts.completed == 2_000
         assert workers_of(running) == []
+
+
+@pytest.mark.parametrize("bad", ["last", "first"])
+def test_a_large_upload_refused_leaves_neither_rows_nor_its_staged_bytes(own_proxy, stand_ins, bad):
+    """A large upload is converted in a worker while its own bytes are stored beside it; refused (a bad last line
+    found by the worker, or a first line that names no model, so the proxy converts it itself after the worker
+    gave up), the 400 names the line and nothing the upload began is left in the bucket."""
+    client = make_client(own_proxy)
+    large_upload(client)  # the workers are up
+    names = lambda: {blob.name for blob in gcs_bucket(stand_ins).list_blobs()}  # noqa: E731
+    before = names()
+    lines: list = [chat_line(f"r{i}", "words " * 30) for i in range(2_000)]
+    if bad == "last":
+        lines[-1] = {"custom_id": "r1999", "method": "GET", "url": "/v1/chat/completions", "body": {}}
+    if bad == "first":  # no body.model: the worker cannot resolve the second line's, and hands the file back
+        lines.insert(0, {"custom_id": "no-model", "method": "POST", "url": "/v1/chat/completions",
+                         "body": {"messages": [{"role": "user", "content": "hi"}]}})
+    data = jsonl(lines)
+    with pytest.raises(openai.BadRequestError) as refused:
+        upload(client, data)
+    where = "line 2000 (custom_id 'r1999'): method must be" if bad == "last" else \
+        "line 1 (custom_id 'no-model'): body.model is missing"
+    assert where in str(refused.value), refused.value
+    assert names() == before

@@ -67,12 +67,15 @@ class _Counting(io.RawIOBase):
 class _StoredBeside:
     """The upload's own bytes sent to ``name`` by a thread, read from a handle of its own while the conversion reads
     another: storing the file takes no time of its own after the conversion (both are mostly waiting on the
-    network). The object appears on ``finish``; ``abandon`` stops and discards it."""
+    network). The thread completes the object as soon as its bytes are sent (Cloud Storage assembles it while the
+    rows are still being made); ``abandon`` stops it, and removes the object if it was completed already."""
 
     def __init__(self, objects: Objects, path: str, name: str) -> None:
+        self._objects, self._name = objects, name
         self._writer = objects.open_write(name, {})
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        self._completed = False
         self._thread = threading.Thread(target=self._send, args=(path,), daemon=True,
                                         name="litellm-vertex-batch-store-upload")
         self._thread.start()
@@ -82,6 +85,9 @@ class _StoredBeside:
             with open(path, "rb") as handle:
                 while not self._stop.is_set() and (chunk := handle.read(1024 * 1024)):
                     self._writer.write(chunk)
+            if not self._stop.is_set():
+                self._writer.close()
+                self._completed = True
         except BaseException as exc:  # noqa: BLE001 - raised by ``finish`` in the converting thread
             self._failure = exc
 
@@ -89,12 +95,14 @@ class _StoredBeside:
         self._thread.join()
         if self._failure is not None:
             raise self._failure
-        self._writer.close()
 
     def abandon(self) -> None:
         self._stop.set()
         self._thread.join()
         self._writer.discard()
+        if self._completed:
+            with contextlib.suppress(Exception):  # the uploading process removes it again (its written names)
+                self._objects.delete(self._name)
 
 
 def convert_to_object(objects: Objects, source: IO[bytes] | str, rows_name: str, rows_metadata: dict[str, str],
@@ -112,9 +120,9 @@ def convert_to_object(objects: Objects, source: IO[bytes] | str, rows_name: str,
         try:
             summary = convert_input(handle, rows, model, resolve_model)
             rows.flush()
+            writer.close()
             if beside is not None:
                 beside.finish()
-            writer.close()
         except BaseException:
             counting.discarded = True
             writer.discard()  # after a failed close too: nothing may appear later

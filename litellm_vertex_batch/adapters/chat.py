@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ..core.carried import CUSTOM_ID_KEY
 from ..core.endpoint import LineProblem, RowTokens, RowUsage
 from ..core.import_rules import inline_schema_refs
@@ -185,4 +187,13 @@ class ChatCompletions:
         return gemini_row_response(row)
 
     def row_tokens(self, response: Mapping[str, Any]) -> RowTokens:
-        return gemini_row_tokens(response.get("usageMetadata"))
+        usage = response.get("usageMetadata")
+        try:
+            return _tokens_of_json(orjson.dumps(usage))  # rows repeat their usage: read once per distinct one
+        except TypeError:  # not JSON orjson writes (an integer beyond 64 bits): read directly
+            return gemini_row_tokens(usage)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens_of_json(usage: bytes) -> RowTokens:
+    return gemini_row_tokens(orjson.loads(usage))

@@ -112,6 +112,12 @@ def _custom_id_of(raw: bytes) -> object:
     return entry.get("custom_id") if isinstance(entry, dict) else None
 
 
+def _row_custom_id(row: Mapping[str, Any]) -> str | None:
+    """The custom_id a row carries, to name its line in a problem."""
+    carried = parse_carried(row.get(CUSTOM_ID_KEY))
+    return carried.custom_id if carried else None
+
+
 class InputConverter:
     """Validates OpenAI lines one at a time and yields their Vertex rows; problems pile up in ``summary``.
 
@@ -194,16 +200,14 @@ class InputConverter:
         dump = jsonl.dumps_line_fast if self._proven else jsonl.dumps_line
         encoded = []
         for row in rows:
-            carried = parse_carried(row.get(CUSTOM_ID_KEY))
-            custom_id = carried.custom_id if carried else None
             try:
                 encoded.append(dump(row))
             except UnicodeEncodeError as exc:
                 self.summary.add(line_no, f"contains an unpaired surrogate escape ({exc.object[exc.start]!a}), "
-                                          "which is not valid Unicode", custom_id)
+                                          "which is not valid Unicode", _row_custom_id(row))
                 return []
             except ValueError as exc:  # a value LiteLLM's mapping made non-finite
-                self.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", custom_id)
+                self.summary.add(line_no, f"maps to a request JSON cannot carry ({exc})", _row_custom_id(row))
                 return []
         return encoded
 
@@ -261,7 +265,7 @@ class InputConverter:
                 return f"body.model {model!r} is not a valid Vertex AI model name"
             self._line_model = model
             self.summary.model, self.summary.deployment = bare_model(resolved.model), resolved.deployment
-        elif bare_model(model) != bare_model(self._line_model):
+        elif model != self._line_model and bare_model(model) != bare_model(self._line_model):
             return (f"body.model {model!r} differs from {self._line_model!r} on earlier lines "
                     "(a Vertex batch runs one model)")
         return None

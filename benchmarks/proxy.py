@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import emulator_job, gcs_bucket, job_id
 from tests.stand_ins.proxy import MASTER_KEY, Proxy
-from tests.stand_ins.stack import StandIns
+from tests.stand_ins.stack import BUCKET, LOCATION, PROJECT, StandIns
 from tests.stand_ins.vertex_jobs import TERMINAL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,6 +109,29 @@ def _job_state(stand_ins: StandIns, jid: str) -> str | None:
         return str(emulator_job(stand_ins, jid)["job"]["state"])
     except httpx.TimeoutException:
         return None
+
+
+def builtin_upload(directory: Path) -> float:
+    """Seconds of ``files.create`` of the same input through a stock proxy *without* the plugin: LiteLLM's
+    built-in Vertex files code (a ``vertex_ai/`` deployment whose ``api_base`` is the same fake-gcs-server; the
+    upload routed to it by ``x-litellm-model``), which transforms the file in the proxy and stores it in one
+    request."""
+    from openai import OpenAI
+
+    with StandIns(timeout=600) as stand_ins:
+        config = {"model_list": [{"model_name": "builtin-gemini", "litellm_params": {
+            "model": "vertex_ai/gemini-2.5-flash-lite", "api_base": stand_ins.gcs_url, "gcs_bucket_name": BUCKET,
+            "vertex_project": PROJECT, "vertex_location": LOCATION, "vertex_credentials": stand_ins.sa_path}}],
+            "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
+        path = Path(tempfile.mkdtemp(prefix="bench-builtin-")) / "proxy_config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with Proxy(stand_ins.env, config=path, timeout=120) as proxy:
+            client = OpenAI(base_url=proxy.url + "/v1", api_key=MASTER_KEY, timeout=3600, max_retries=0)
+            started = time.perf_counter()
+            with (directory / "input.jsonl").open("rb") as handle:
+                client.files.create(file=("input.jsonl", handle), purpose="batch",
+                                    extra_headers={"x-litellm-model": "builtin-gemini"})
+            return time.perf_counter() - started
 
 
 def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:

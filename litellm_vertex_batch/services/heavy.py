@@ -110,7 +110,7 @@ def convert_to_object(objects: Objects, source: IO[bytes] | str, rows_name: str,
                       stage_as: str | None = None) -> InputSummary:
     """Validate ``source`` (an open file, or a path) and stream its Vertex rows into ``rows_name``; the object
     appears only when every line passed (InvalidRequest lists the problems otherwise). With ``stage_as`` (and a
-    path), the upload's bytes are stored there at the same time, and appear only with the rows."""
+    path), the upload's bytes are stored there at the same time, and removed again when the rows fail."""
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(source, "rb")) if isinstance(source, str) else source
         writer = objects.open_write(rows_name, rows_metadata)

@@ -86,6 +86,8 @@ def main() -> None:
           f"{finalize / builtin_content:.2f}) |")
     print(f"| batch | {found['status']}, {found['counts']} |")
     print(f"| proxy peak RSS growth (upload + rewrite) | {found['proxy_peak_growth_mib']:.0f} MiB |")
+    workers = " / ".join(f"{peak:.0f}" for peak in found["worker_peaks_mib"]) or "-"
+    print(f"| worker processes' peak RSS (each, LiteLLM loaded) | {workers} MiB |")
     print(f"| batches.list of 100 unfinished batches, each Vertex read 0.5 s late | {found['list_seconds']:.1f} s "
           f"({found['listed']} listed) |")
     for phase in ("idle", "upload", "finalize"):

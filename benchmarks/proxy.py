@@ -43,6 +43,19 @@ def _peak_mib(pid: int) -> float:
     return 0.0
 
 
+def _worker_peaks_mib(pid: int) -> list[float]:
+    """Peak RSS of each worker process the proxy started (multiprocessing's spawn entry point)."""
+    peaks = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    peaks.append(_peak_mib(int(child)))
+            except FileNotFoundError:
+                continue
+    return peaks
+
+
 class Sampler:
     """Times a request every ``every`` seconds on its own connection, labelled by the phase it fell in."""
 
@@ -180,6 +193,7 @@ def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:
         return {"status": batch.status, "counts": batch.request_counts.model_dump() if batch.request_counts else None,
                 "upload_seconds": upload_seconds, "finalize_seconds": finalize_seconds,
                 "proxy_peak_growth_mib": _peak_mib(proxy.process.pid) - baseline,
+                "worker_peaks_mib": _worker_peaks_mib(proxy.process.pid),
                 "list_seconds": list_seconds, "listed": listed,
                 "liveliness": {phase: live.figures(phase) for phase in ("idle", "upload", "finalize")},
                 "chat": {phase: chat.figures(phase) for phase in ("idle", "upload", "finalize")}}

@@ -165,8 +165,8 @@ def test_settings_are_immutable() -> None:
 
 
 def test_upload_chunk_size_is_a_whole_number_of_mib_from_the_operator() -> None:
-    assert resolve({}, {}, BASE_ENV).upload_chunk_mib == 16
-    assert resolve({}, {"upload_chunk_mib": "32"}, BASE_ENV).upload_chunk_mib == 32
+    assert resolve({}, {}, BASE_ENV).upload_chunk_mib == 32
+    assert resolve({}, {"upload_chunk_mib": "64"}, BASE_ENV).upload_chunk_mib == 64
     assert resolve({}, {}, {**BASE_ENV, "LITELLM_VERTEX_BATCH_UPLOAD_CHUNK_MIB": "8"}).upload_chunk_mib == 8
     for bad in ("0", "1.5", "257", "lots"):
         with pytest.raises(ConfigurationError, match="upload_chunk_mib must be a whole number of MiB from 1 to 256"):

@@ -14,8 +14,9 @@ from tests.conftest import BUCKET, gcs_bucket
 from tests.stand_ins.fault_proxy import FaultProxy
 
 
-def objects_on(stand_ins) -> GcsObjects:
-    return GcsObjects(Settings(bucket=BUCKET, project="p", location="us-central1", gcs_endpoint=stand_ins.gcs_url))
+def objects_on(stand_ins, chunk_mib: int = 8) -> GcsObjects:
+    return GcsObjects(Settings(bucket=BUCKET, project="p", location="us-central1", gcs_endpoint=stand_ins.gcs_url,
+                               upload_chunk_mib=chunk_mib))
 
 
 def test_a_discarded_upload_never_appears_even_after_garbage_collection(stand_ins):
@@ -81,7 +82,7 @@ def test_a_chunk_that_fails_on_its_way_fails_the_writer_and_nothing_appears(stan
     """Cloud Storage refuses a chunk sent behind the writer (503 until the retries give up): the caller's next
     write raises Google's error, and the abandoned upload never appears."""
     objects = GcsObjects(Settings(bucket=BUCKET, project="p", location="us-central1", gcs_endpoint=fault_proxy.url,
-                                  retry_seconds=1.0, timeout_seconds=2.0))
+                                  retry_seconds=1.0, timeout_seconds=2.0, upload_chunk_mib=8))
     name = "writer-test/chunk-refused.jsonl"
     fault_proxy.clear()
     fault_proxy.inject(r"^/upload/storage/v1/b/batch-bucket/o\?uploadType=resumable&.*upload_id=", 503, method="PUT",

@@ -98,7 +98,7 @@ def test_killing_the_worker_mid_upload_fails_that_upload_with_a_503_and_the_next
     large_upload(client)
     wait_for(lambda: workers_of(own_proxy), what="a worker")
     client = client.with_options(max_retries=0, timeout=120)
-    big = jsonl([chat_line(f"r{i}", "words " * 400) for i in range(40_000)])  # ~100 MB: seconds of work
+    big = jsonl([chat_line(f"r{i}", "words " * 400) for i in range(80_000)])  # ~200 MB: seconds of work
     outcome: dict = {}
 
     def create() -> None:
@@ -119,7 +119,7 @@ def test_killing_the_worker_mid_upload_fails_that_upload_with_a_503_and_the_next
     # the worker is busy once its CPU time climbs: then it is converting this upload
     ticks = lambda: sum(int(x) for x in Path(f"/proc/{worker}/stat").read_text().split()[13:15])  # noqa: E731
     before = ticks()
-    wait_for(lambda: ticks() - before > 100, timeout=60, what="the worker to convert")
+    wait_for(lambda: ticks() - before > 50, timeout=60, what="the worker to convert")
     os.kill(worker, signal.SIGKILL)
     thread.join(120)
     assert "error" in outcome, f"the upload finished anyway after {time.monotonic() - started:.1f} s"

@@ -241,30 +241,36 @@ class _Writer:
 
     Written behind: data gathers to one upload chunk, which a thread sends while the caller produces the next
     (the caller waits only when the one before is still on its way), so converting rows and sending them
-    overlap instead of taking turns. At most two chunks are held (the one filling and the one in flight).
+    overlap instead of taking turns. About three chunks are held: the caller's pieces filling the next one, and
+    the one in flight in google-cloud-storage's own buffer and in the copy of it that its request sends (each piece
+    handed over is let go as soon as that buffer holds it).
     """
 
     def __init__(self, handle: Any, objects: GcsObjects, chunk_size: int) -> None:
         self._handle: Any = handle
         self._objects = objects
         self._chunk_size = chunk_size
-        self._filling = bytearray()
+        #: the caller's pieces since the last hand-over (kept as given: no copy, no growing buffer)
+        self._filling: list[bytes] = []
+        self._filled = 0
         self._in_flight: threading.Thread | None = None
         self._failure: BaseException | None = None
 
     def write(self, data: bytes) -> int:
-        self._filling += data
-        if len(self._filling) >= self._chunk_size:
+        self._filling.append(bytes(data))
+        self._filled += len(data)
+        if self._filled >= self._chunk_size:
             self._wait()
-            chunk, self._filling = self._filling, bytearray()  # handed over whole: no copy
+            chunk, self._filling, self._filled = self._filling, [], 0
             self._in_flight = threading.Thread(target=self._send, args=(chunk,), daemon=True,
                                                name="litellm-vertex-batch-upload")
             self._in_flight.start()
         return len(data)
 
-    def _send(self, chunk: bytearray) -> None:
+    def _send(self, pieces: list[bytes]) -> None:
         try:
-            self._objects._call(self._handle.write, chunk)
+            while pieces:  # each piece is let go once the upload's own buffer holds it
+                self._objects._call(self._handle.write, pieces.pop(0))
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by its next write or close
             self._failure = exc
 
@@ -282,9 +288,8 @@ class _Writer:
         if self._handle is not None:
             try:
                 self._wait()
-                if self._filling:
-                    self._objects._call(self._handle.write, self._filling)
-                    self._filling = bytearray()
+                self._send(self._filling)
+                self._wait()
                 self._objects._call(self._handle.close)
             except BaseException:
                 self.discard()
@@ -296,7 +301,7 @@ class _Writer:
         collection (which closes an unclosed file object, and closing publishes) can never publish it."""
         with contextlib.suppress(BaseException):
             self._wait()  # the chunk in flight must not race the cancellation
-        self._filling = bytearray()
+        self._filling, self._filled = [], 0
         handle, self._handle = self._handle, None
         if handle is None:
             return

@@ -88,7 +88,7 @@ def hostile_values(listener: Listener, tmp_dir: str) -> dict[str, Any]:
         "vertex_project": "victim-project", "vertex_location": "europe-west9", "gcs_bucket_name": OTHER_BUCKET,
         "bucket_name": OTHER_BUCKET, "gcs_prefix": "hijack/", "team_access": "true", "retry_seconds": "0",
         "timeout_seconds": "0.001", "finalize_lease_seconds": "0", "charge_lease_seconds": "0",
-        "upload_lease_seconds": "0", "worker_processes": "0",
+        "upload_lease_seconds": "0", "worker_processes": "0", "upload_chunk_mib": "256",
         "background_worker": "false", "sweep_seconds": "0.001", "raw_retention_seconds": "0",
         "webhooks": json.dumps([{"url": listener.url, "secret": "whsec_c3RvbGVu"}]),
         "serve_vertex_ai": "false",

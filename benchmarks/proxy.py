@@ -20,6 +20,7 @@ from tests.conftest import emulator_job, gcs_bucket, job_id
 from tests.stand_ins.proxy import MASTER_KEY, Proxy
 from tests.stand_ins.stack import BUCKET, LOCATION, PROJECT, StandIns
 from tests.stand_ins.vertex_jobs import TERMINAL
+from tests.test_worker_processes import workers_of
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK_MODEL = "bench-mock-chat"
@@ -41,19 +42,6 @@ def _peak_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _worker_peaks_mib(pid: int) -> list[float]:
-    """Peak RSS of each worker process the proxy started (multiprocessing's spawn entry point)."""
-    peaks = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    peaks.append(_peak_mib(int(child)))
-            except FileNotFoundError:
-                continue
-    return peaks
 
 
 class Sampler:
@@ -193,7 +181,7 @@ def run(directory: Path, by_worker: bool = False) -> dict[str, Any]:
         return {"status": batch.status, "counts": batch.request_counts.model_dump() if batch.request_counts else None,
                 "upload_seconds": upload_seconds, "finalize_seconds": finalize_seconds,
                 "proxy_peak_growth_mib": _peak_mib(proxy.process.pid) - baseline,
-                "worker_peaks_mib": _worker_peaks_mib(proxy.process.pid),
+                "worker_peaks_mib": [_peak_mib(worker) for worker in workers_of(proxy)],
                 "list_seconds": list_seconds, "listed": listed,
                 "liveliness": {phase: live.figures(phase) for phase in ("idle", "upload", "finalize")},
                 "chat": {phase: chat.figures(phase) for phase in ("idle", "upload", "finalize")}}
